@@ -1,0 +1,141 @@
+// The config schema (zod): every key, its type, its default and the reason for it. Unknown keys
+// are errors. Durations are seconds after parsing, sizes are bytes, CIDRs are checked.
+
+import { z } from 'zod';
+import { Cidr } from '../core/addr.js';
+import { parseDuration, parseSize } from './units.js';
+
+/** Always trusted, whatever the config says: the host talking to itself. */
+export const ALWAYS_TRUSTED = ['127.0.0.0/8', '::1/128'] as const;
+
+const duration = (def: string) =>
+  z
+    .union([z.number(), z.string()], { error: 'expected a duration such as 30s, 10m, 1h or 7d (or a number of seconds)' })
+    .transform((v, ctx) => {
+      const s = parseDuration(v);
+      if (s === null) {
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration such as 30s, 10m, 1h or 7d (or a number of seconds), got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return s;
+    })
+    .prefault(def);
+
+const size = (def: string) =>
+  z
+    .union([z.number(), z.string()], { error: 'expected a size such as 32MiB or a number of bytes' })
+    .transform((v, ctx) => {
+      const s = parseSize(v);
+      if (s === null) {
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a size such as 32MiB or a number of bytes, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return s;
+    })
+    .prefault(def);
+
+const cidr = z.string({ error: 'expected a CIDR string such as 10.0.0.0/8 or 2001:db8::/32' }).check((ctx) => {
+  if (Cidr.parse(ctx.value) === null) {
+    ctx.issues.push({
+      code: 'custom',
+      input: ctx.value,
+      message: `${JSON.stringify(ctx.value)} is not a valid CIDR (expected an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8 or 2001:db8::/32)`,
+    });
+  }
+});
+
+const int = (min: number, max: number, def: number) =>
+  z
+    .number({ error: `expected an integer from ${min} to ${max}` })
+    .int({ error: `expected an integer from ${min} to ${max}` })
+    .min(min, { error: `expected an integer from ${min} to ${max}` })
+    .max(max, { error: `expected an integer from ${min} to ${max}` })
+    .default(def);
+
+const bool = (def: boolean) => z.boolean({ error: 'expected true or false' }).default(def);
+
+const EVENT_TYPES = ['alert', 'stats'] as const;
+const eventTypes = z
+  .array(z.enum(EVENT_TYPES, { error: `expected one of: ${EVENT_TYPES.join(', ')}` }), { error: `expected a list of: ${EVENT_TYPES.join(', ')}` })
+  .default([...EVENT_TYPES]);
+
+export const configSchema = z.strictObject({
+  capture: z
+    .strictObject({
+      /** null: the interface of the default route. */
+      interface: z.string({ error: 'expected an interface name' }).min(1).nullable().default(null),
+      /** A BPF filter (tcpdump syntax); empty captures everything. */
+      filter: z.string({ error: 'expected a BPF filter string' }).default(''),
+      /** 256 KiB: whole packets, including GRO/TSO super-frames. */
+      snaplen: int(64, 262144, 262144),
+      /** 32 MiB of kernel ring: a few hundred ms of a 1 Gb/s burst. */
+      buffer_size: size('32MiB'),
+      promiscuous: bool(true),
+      /** 0: immediate delivery, lowest latency; larger values batch packets. */
+      timeout_ms: int(0, 10000, 0),
+    })
+    .prefault({}),
+  /** Sources never acted on. Loopback is always added. */
+  trusted: z.array(cidr, { error: 'expected a list of CIDRs' }).default([]),
+  block: z
+    .strictObject({
+      /** The seed's 10 minutes. */
+      duration: duration('10m'),
+    })
+    .prefault({}),
+  flow: z
+    .strictObject({
+      /** Idle time after which a flow is forgotten. */
+      timeout: duration('120s'),
+      /** A TCP flow that ended (RST, or FIN both ways) is released after this much quiet. */
+      closed_timeout: duration('2s'),
+      /** IPv4 flows held (IPv6: half as many); ~190 bytes per IPv4+IPv6 pair, allocated up front. */
+      max_flows: int(1024, 16777216, 262144),
+    })
+    .prefault({}),
+  detect: z
+    .strictObject({
+      syn_rate: z
+        .strictObject({
+          enabled: bool(true),
+          /** The seed blocked at 3 SYNs. */
+          threshold: int(1, 1000000, 3),
+          window: duration('60s'),
+          max_sources: int(16, 16777216, 65536),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  outputs: z
+    .strictObject({
+      eve: z
+        .strictObject({
+          enabled: bool(true),
+          filename: z.string({ error: 'expected a file path' }).min(1).default('/var/log/palisade/eve.json'),
+          types: eventTypes,
+        })
+        .prefault({}),
+      stdout: z
+        .strictObject({
+          enabled: bool(true),
+          /** auto: a human-readable summary on a terminal, EVE JSON lines otherwise. */
+          format: z.enum(['auto', 'json', 'human'], { error: 'expected one of: auto, json, human' }).default('auto'),
+          types: eventTypes,
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  stats: z
+    .strictObject({
+      /** Packet time between two stats events. */
+      interval: duration('30s'),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { error: 'expected one of: fatal, error, warn, info, debug, trace' }).default('info'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,70 @@
+// ICMP for IPv4 (RFC 792): type and code, echo identifier and sequence, and for error messages
+// (unreachable, source quench, redirect, time exceeded, parameter problem) the embedded IPv4
+// header and transport ports: the evidence that a probe was refused.
+
+import { PF, type Packet } from '../core/packet.js';
+import { i32, u16 } from './bytes.js';
+import { EV } from './events.js';
+import { markSnapped, raise, type DecodeStats } from './stats.js';
+
+export function decodeIcmpv4(s: DecodeStats, p: Packet, b: Uint8Array, off: number, end: number, l4Len: number): void {
+  const avail = end - off;
+  p.l4Off = off;
+  if (avail < 8) {
+    if (avail >= 2) {
+      p.icmpType = b[off]!;
+      p.icmpCode = b[off + 1]!;
+    }
+    p.flags |= PF.L4_PARTIAL;
+    if ((p.flags & PF.FRAG) !== 0) {
+      // A first fragment may end inside the header: the rest is in the next fragment.
+    } else if (l4Len > avail) {
+      markSnapped(s, p);
+    } else {
+      raise(s, p, EV.ICMPV4_PKT_TOO_SMALL);
+    }
+    return;
+  }
+  const type = b[off]!;
+  p.icmpType = type;
+  p.icmpCode = b[off + 1]!;
+  p.flags |= PF.ICMP4;
+  p.payOff = off + 8;
+  p.payLen = end - off - 8;
+  if (type === 0 || type === 8 || type === 13 || type === 14) {
+    p.icmpId = u16(b, off + 4);
+    p.icmpSeq = u16(b, off + 6);
+  } else if (type === 3 || type === 4 || type === 5 || type === 11 || type === 12) {
+    decodeEmbeddedIPv4(s, p, b, off + 8, end);
+  }
+}
+
+function decodeEmbeddedIPv4(s: DecodeStats, p: Packet, b: Uint8Array, o: number, end: number): void {
+  if (end - o < 20) {
+    if (p.caplen >= p.wirelen) raise(s, p, EV.ICMPV4_EMBEDDED_INVALID);
+    return;
+  }
+  const vihl = b[o]!;
+  const hlen = (vihl & 15) << 2;
+  if (vihl >> 4 !== 4 || hlen < 20 || hlen > end - o) {
+    raise(s, p, EV.ICMPV4_EMBEDDED_INVALID);
+    return;
+  }
+  p.inProto = b[o + 9]!;
+  p.inSport = 0;
+  p.inDport = 0;
+  p.inSrc0 = 0;
+  p.inSrc1 = 0;
+  p.inSrc2 = 0xffff;
+  p.inSrc3 = i32(b, o + 12);
+  p.inDst0 = 0;
+  p.inDst1 = 0;
+  p.inDst2 = 0xffff;
+  p.inDst3 = i32(b, o + 16);
+  const t = o + hlen;
+  if ((u16(b, o + 6) & 0x1fff) === 0 && end - t >= 4 && (p.inProto === 6 || p.inProto === 17)) {
+    p.inSport = u16(b, t);
+    p.inDport = u16(b, t + 2);
+  }
+  p.flags |= PF.ICMP_EMBED;
+}

@@ -1,0 +1,40 @@
+// The detector plugin contract. A detector is pure: it sees each decoded packet and the engine
+// time, keeps its own bounded state, and reports what it finds by pushing notices into the queue
+// it is handed. No I/O, no wall clock, no side effects beyond its own state.
+
+import type { Clock } from '../core/clock.js';
+import type { NoticeQueue } from '../core/notice.js';
+import type { Packet } from '../core/packet.js';
+import type { FlowTable } from '../flow/flow-table.js';
+
+export interface DetectorStats {
+  /** Keys (sources, pairs, ...) currently held. */
+  tracked: number;
+  /** Bytes of state held (preallocated tables count in full). */
+  memuse: number;
+  [counter: string]: number;
+}
+
+export interface Detector {
+  /** The detector's registry name (also its config key under `detect:`). */
+  readonly name: string;
+  /** Called for every decoded packet, in capture order; `clock.now` is packet time in seconds. */
+  onPacket(p: Packet, clock: Clock, out: NoticeQueue): void;
+  /** Called about once per second of packet time: expire state, report what time alone reveals. */
+  onTick(now: number, out: NoticeQueue): void;
+  stats(): DetectorStats;
+  /** Forgets all state. */
+  clear(): void;
+}
+
+/** What a detector may read besides packets: engine time and the track stage's flow table (read only). */
+export interface DetectorEnv {
+  readonly clock: Clock;
+  readonly flows: FlowTable;
+}
+
+export interface DetectorFactory<C = unknown> {
+  readonly name: string;
+  readonly description: string;
+  create(config: C, env: DetectorEnv): Detector;
+}

@@ -1,0 +1,106 @@
+// Example detector, the seed's rule: a source that sends `threshold` TCP SYNs (SYN without ACK,
+// RST or FIN) within `window` seconds is reported once per window. It counts raw SYNs, so it
+// flags any busy client; it is kept as a reference plugin and a baseline, not as a scan detector.
+
+import { IpAddr } from '../core/addr.js';
+import { KeyTable } from '../core/key-table.js';
+import type { NoticeQueue } from '../core/notice.js';
+import { PF, TCP, type Packet } from '../core/packet.js';
+import type { Clock } from '../core/clock.js';
+import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
+
+export interface SynRateConfig {
+  enabled: boolean;
+  threshold: number;
+  /** Seconds. */
+  window: number;
+  /** Sources tracked at most; the least recently seen is forgotten first. */
+  max_sources: number;
+}
+
+export const SIG_SYN_RATE = 9000001;
+
+// Per-source values in the key table's records.
+const V_COUNT = 0;
+const V_START = 1;
+const V_FIRED = 2;
+
+export class SynRateDetector implements Detector {
+  readonly name = 'syn_rate';
+  private readonly table: KeyTable;
+  private readonly threshold: number;
+  private readonly window: number;
+
+  constructor(
+    cfg: SynRateConfig,
+    env: Pick<DetectorEnv, 'clock'>,
+  ) {
+    this.threshold = cfg.threshold;
+    this.window = cfg.window;
+    this.table = new KeyTable(4, cfg.max_sources, env.clock, 3);
+  }
+
+  onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
+    if ((p.flags & PF.TCP) === 0 || (p.tcpFlags & (TCP.SYN | TCP.ACK | TCP.RST | TCP.FIN)) !== TCP.SYN) return;
+    const t = this.table;
+    const k = t.key;
+    k[0] = p.src0;
+    k[1] = p.src1;
+    k[2] = p.src2;
+    k[3] = p.src3;
+    const s = t.get();
+    const now = clock.now;
+    const v = t.vals;
+    const b = t.valBase(s);
+    if (t.isNew || now - v[b + V_START]! > this.window) {
+      v[b + V_COUNT] = 0;
+      v[b + V_START] = now;
+      v[b + V_FIRED] = 0;
+    }
+    const c = ++v[b + V_COUNT]!;
+    if (c >= this.threshold && v[b + V_FIRED] === 0) {
+      v[b + V_FIRED] = 1;
+      const v6 = (p.flags & PF.V6) !== 0;
+      out.push({
+        kind: 'syn_rate',
+        detector: this.name,
+        tsSec: p.tsSec,
+        tsNsec: p.tsNsec,
+        src: new IpAddr(v6, p.src0, p.src1, p.src2, p.src3),
+        dst: new IpAddr(v6, p.dst0, p.dst1, p.dst2, p.dst3),
+        srcPort: p.sport,
+        dstPort: p.dport,
+        proto: p.ipProto,
+        severity: 2,
+        signatureId: SIG_SYN_RATE,
+        signature: `PALISADE SYN rate: ${this.threshold} SYNs from one source within ${this.window}s`,
+        category: 'Attempted Information Leak',
+        evidence: {
+          syn_count: c,
+          threshold: this.threshold,
+          window: this.window,
+          first_seen: v[b + V_START],
+          last_seen: now,
+        },
+      });
+    }
+  }
+
+  onTick(now: number): void {
+    this.table.expire(now - this.window);
+  }
+
+  stats(): DetectorStats {
+    return { tracked: this.table.size, memuse: this.table.memoryBytes, evicted: this.table.evicted };
+  }
+
+  clear(): void {
+    this.table.clear();
+  }
+}
+
+export const synRateFactory: DetectorFactory<SynRateConfig> = {
+  name: 'syn_rate',
+  description: "the seed's rule: N SYN packets from one source within a window",
+  create: (cfg, env) => new SynRateDetector(cfg, env),
+};

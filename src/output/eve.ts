@@ -1,0 +1,84 @@
+// EVE JSON, Suricata's event layout, so SIEM tools ingest Palisade's events as they are:
+// `timestamp` (2026-11-24T10:00:00.123456+0000, UTC, from packet time), `event_type`, the
+// 5-tuple, and an `alert` object for detections. Strings are built here, never on the hot path.
+
+import type { Decision } from '../core/notice.js';
+
+const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'IPv6-ICMP', 132: 'SCTP' };
+
+export function protoName(n: number): string {
+  return PROTO_NAMES[n] ?? String(n);
+}
+
+// Date covers ±8.64e15 ms; anything outside is clamped rather than throwing.
+const MAX_SEC = 8.64e12;
+
+/** EVE timestamp for a packet time given as seconds and nanoseconds. */
+export function eveTimestamp(sec: number, nsec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) sec = 0;
+  if (sec > MAX_SEC) sec = MAX_SEC;
+  const iso = new Date(Math.floor(sec) * 1000).toISOString(); // 2026-11-24T10:00:00.000Z
+  const usec = Math.floor(nsec / 1000);
+  return `${iso.slice(0, 19)}.${String(usec).padStart(6, '0')}+0000`;
+}
+
+/** EVE timestamp for a packet time given as fractional seconds. */
+export function eveTimestampOf(t: number): string {
+  const sec = Math.floor(t);
+  return eveTimestamp(sec, Math.round((t - sec) * 1e6) * 1000);
+}
+
+/** Evidence values under keys ending in `_seen` are packet times: rendered as timestamps. */
+function renderEvidence(ev: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(ev)) out[k] = k.endsWith('_seen') && typeof v === 'number' ? eveTimestampOf(v) : v;
+  return out;
+}
+
+export interface EveAlert {
+  timestamp: string;
+  event_type: 'alert';
+  src_ip: string;
+  src_port: number;
+  dest_ip: string | null;
+  dest_port: number;
+  proto: string;
+  alert: { action: string; gid: number; signature_id: number; rev: number; signature: string; category: string; severity: number };
+  palisade: { kind: string; detector: string; notice_id: number; decision: string; reason: string; duration: number; evidence: Record<string, unknown> };
+}
+
+export function alertEvent(d: Decision): EveAlert {
+  const n = d.notice;
+  return {
+    timestamp: eveTimestamp(n.tsSec, n.tsNsec),
+    event_type: 'alert',
+    src_ip: n.src.toString(),
+    src_port: n.srcPort,
+    dest_ip: n.dst ? n.dst.toString() : null,
+    dest_port: n.dstPort,
+    proto: protoName(n.proto),
+    alert: {
+      // Nothing is blocked yet: the enforcement stage turns this into "blocked".
+      action: 'allowed',
+      gid: 1,
+      signature_id: n.signatureId,
+      rev: 1,
+      signature: n.signature,
+      category: n.category,
+      severity: n.severity,
+    },
+    palisade: {
+      kind: n.kind,
+      detector: n.detector,
+      notice_id: n.id,
+      decision: d.action,
+      reason: d.reason,
+      duration: d.duration,
+      evidence: renderEvidence(n.evidence),
+    },
+  };
+}
+
+export function statsEvent(sec: number, nsec: number, stats: Record<string, unknown>): Record<string, unknown> {
+  return { timestamp: eveTimestamp(sec, nsec), event_type: 'stats', stats };
+}

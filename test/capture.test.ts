@@ -1,0 +1,227 @@
+// Capture-file tests: pcap in both byte orders with micro- and nanosecond stamps, pcapng with
+// several interfaces and link types, if_tsresol / if_tsoffset, simple packet blocks, interface
+// statistics and several sections; truncated, corrupt, empty and foreign files; gzip; stdin;
+// records cut across read boundaries.
+
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { FileSource } from '../src/capture/file-source.js';
+import { PalisadeError } from '../src/core/errors.js';
+import { LinkType, PF, Packet } from '../src/core/packet.js';
+import { Decoder } from '../src/decode/decoder.js';
+import { F, eth, icmp, ipv4, ipv6, pcapFile, pcapngFile, sll2, tcp, udp, type Rec } from '../tools/craft.js';
+import { GEN, palisade, replayJson, sh, tempDir } from './helpers/cli.js';
+
+interface Seen {
+  sec: number;
+  nsec: number;
+  linktype: number;
+  iface: number;
+  caplen: number;
+  wirelen: number;
+  flags: number;
+  sport: number;
+}
+
+async function readAll(path: string, opts: { stdin?: Readable; chunk?: number } = {}): Promise<{ seen: Seen[]; src: FileSource }> {
+  const src = new FileSource(path, opts.stdin, opts.chunk);
+  const p = new Packet();
+  const d = new Decoder();
+  const seen: Seen[] = [];
+  await src.run(p, () => {
+    d.decode(p);
+    seen.push({ sec: p.tsSec, nsec: p.tsNsec, linktype: p.linktype, iface: p.ifIndex, caplen: p.caplen, wirelen: p.wirelen, flags: p.flags, sport: p.sport });
+  });
+  return { seen, src };
+}
+
+const syn = (sport: number) => eth(0x0800, ipv4({ src: '198.18.0.1', dst: '198.18.0.2', proto: 6 }, tcp({ sport, dport: 80, flags: F.SYN })));
+const recs: Rec[] = [
+  { t: [1700000000, 123456789], data: syn(1001) },
+  { t: [1700000001, 999999999], data: syn(1002) },
+  { t: [4000000000, 1000], data: syn(1003) },
+];
+
+describe('pcap', () => {
+  for (const bigEndian of [false, true]) {
+    for (const nanos of [false, true]) {
+      it(`reads ${bigEndian ? 'big' : 'little'}-endian ${nanos ? 'nanosecond' : 'microsecond'} files`, async (t) => {
+        const f = join(tempDir(t), 'x.pcap');
+        writeFileSync(f, pcapFile(LinkType.ETHERNET, recs, { bigEndian, nanos }));
+        const { seen, src } = await readAll(f);
+        assert.equal(src.format, 'pcap');
+        assert.deepEqual(
+          seen.map((s) => [s.sec, s.nsec, s.sport]),
+          [
+            [1700000000, nanos ? 123456789 : 123456000, 1001],
+            [1700000001, nanos ? 999999999 : 999999000, 1002],
+            [4000000000, nanos ? 1000 : 1000, 1003],
+          ],
+        );
+        assert.ok(seen.every((s) => s.flags & PF.TCP));
+      });
+    }
+  }
+
+  it('reports a truncated last record as a warning and keeps every whole packet', async (t) => {
+    const f = join(tempDir(t), 'cut.pcap');
+    const full = pcapFile(LinkType.ETHERNET, recs);
+    writeFileSync(f, full.subarray(0, full.length - 10));
+    const { seen, src } = await readAll(f);
+    assert.equal(seen.length, 2);
+    assert.equal(src.stats().truncatedRecords, 1);
+    assert.match(src.warnings[0]!, /cut short/);
+    const r = replayJson([f]);
+    assert.equal(r.code, 0);
+    assert.equal(r.summary.packets, 2);
+    assert.match(r.stderr, /warning: .*cut\.pcap: byte \d+: the last record is cut short/);
+  });
+
+  it('stops at a corrupt record with a located error and exit code 3', async (t) => {
+    const f = join(tempDir(t), 'bad.pcap');
+    const buf = pcapFile(LinkType.ETHERNET, recs);
+    const second = 24 + 16 + recs[0]!.data.length;
+    buf.writeUInt32LE(0x7fffffff, second + 8);
+    writeFileSync(f, buf);
+    await assert.rejects(readAll(f), (e: unknown) => e instanceof PalisadeError && e.code === 'PAL_ERR_CAPTURE_CORRUPT' && e.message.includes(`byte ${second}`));
+    const r = replayJson([f]);
+    assert.equal(r.code, 3);
+    assert.equal(r.summary.packets, 1, 'packets before the corruption are processed');
+    assert.match(r.stderr, /PAL_ERR_CAPTURE_CORRUPT/);
+  });
+
+  it('honours the FCS bits of the link-type field', async (t) => {
+    const f = join(tempDir(t), 'fcs.pcap');
+    const withFcs = Buffer.concat([syn(1), Buffer.from([1, 2, 3, 4])]);
+    const buf = pcapFile(LinkType.ETHERNET, [{ t: 1, data: withFcs }]);
+    buf.writeUInt32LE(LinkType.ETHERNET | 0x04000000 | (2 << 28), 20); // FCS present, 2 x 16 bits
+    writeFileSync(f, buf);
+    const { seen } = await readAll(f);
+    assert.equal(seen[0]!.caplen, withFcs.length - 4);
+  });
+});
+
+describe('pcapng', () => {
+  const ifaces = [
+    { linktype: LinkType.ETHERNET, tsresol: 9 },
+    { linktype: LinkType.LINUX_SLL2, tsresol: 0x80 | 20, tsoffset: 100 },
+    { linktype: LinkType.RAW },
+  ];
+  const ngRecs = [
+    { t: [1700000000, 123456789] as [number, number], data: syn(2001), iface: 0 },
+    { t: [1700000000, 500000000] as [number, number], data: sll2(0x86dd, ipv6({ src: '2001:db8::1', dst: '2001:db8::2', nh: 17 }, udp(2002, 53))), iface: 1 },
+    { t: [1700000002, 250000000] as [number, number], data: ipv4({ src: 1, dst: 2, proto: 1 }, icmp(8, 0, 0x00010001)), iface: 2 },
+    { t: 0, data: syn(2004), spb: true },
+  ];
+  for (const bigEndian of [false, true]) {
+    it(`reads several interfaces, link types and resolutions (${bigEndian ? 'big' : 'little'}-endian)`, async (t) => {
+      const f = join(tempDir(t), 'x.pcapng');
+      writeFileSync(f, pcapngFile(ifaces, ngRecs, { bigEndian, isb: [{ iface: 0, ifdrop: 3, osdrop: 5 }] }));
+      const { seen, src } = await readAll(f);
+      assert.equal(src.format, 'pcapng');
+      assert.deepEqual(src.linktypes, [LinkType.ETHERNET, LinkType.LINUX_SLL2, LinkType.RAW]);
+      assert.deepEqual(
+        seen.map((s) => [s.iface, s.linktype, s.sec, s.nsec]),
+        [
+          [0, LinkType.ETHERNET, 1700000000, 123456789],
+          [1, LinkType.LINUX_SLL2, 1700000000, 500000000], // 2^-20 s units, offset by if_tsoffset
+          [2, LinkType.RAW, 1700000002, 250000000],
+          [0, LinkType.ETHERNET, 1700000002, 250000000], // SPB: no timestamp, keeps the last
+        ],
+      );
+      assert.ok(seen[0]!.flags & PF.TCP);
+      assert.ok(seen[1]!.flags & PF.UDP);
+      assert.ok(seen[2]!.flags & PF.ICMP4);
+      assert.ok(seen[3]!.flags & PF.TCP);
+      assert.equal(src.stats().kernelDrops, 5);
+      assert.equal(src.stats().kernelIfDrops, 3);
+    });
+  }
+
+  it('reads several sections with different byte orders', async (t) => {
+    const f = join(tempDir(t), 'two.pcapng');
+    const a = pcapngFile([{ linktype: LinkType.ETHERNET }], [{ t: 10, data: syn(1) }]);
+    const b = pcapngFile([{ linktype: LinkType.RAW }], [{ t: 20, data: ipv4({ src: 1, dst: 2, proto: 17 }, udp(2, 3)) }], { bigEndian: true });
+    writeFileSync(f, Buffer.concat([a, b]));
+    const { seen } = await readAll(f);
+    assert.deepEqual(
+      seen.map((s) => [s.linktype, s.sec, s.sport]),
+      [
+        [LinkType.ETHERNET, 10, 1],
+        [LinkType.RAW, 20, 2],
+      ],
+    );
+  });
+
+  it('rejects a block with a broken length, with its byte offset', async (t) => {
+    const f = join(tempDir(t), 'bad.pcapng');
+    const buf = pcapngFile([{ linktype: LinkType.ETHERNET }], [{ t: 1, data: syn(1) }, { t: 2, data: syn(2) }]);
+    const shbLen = buf.readUInt32LE(4);
+    const idbLen = buf.readUInt32LE(shbLen + 4);
+    const epb2 = shbLen + idbLen + buf.readUInt32LE(shbLen + idbLen + 4);
+    buf.writeUInt32LE(13, epb2 + 4);
+    writeFileSync(f, buf);
+    await assert.rejects(readAll(f), (e: unknown) => e instanceof PalisadeError && e.code === 'PAL_ERR_CAPTURE_CORRUPT' && e.message.includes(`byte ${epb2}`));
+  });
+});
+
+describe('inputs', () => {
+  it('rejects a file that is not a capture, a missing file and an empty file (exit 3)', (t) => {
+    const d = tempDir(t);
+    writeFileSync(join(d, 'text.pcap'), 'hello world, not a capture\n');
+    writeFileSync(join(d, 'empty.pcap'), '');
+    const a = palisade(['replay', '-q', join(d, 'text.pcap')]);
+    assert.equal(a.code, 3);
+    assert.match(a.stderr, /not a pcap or pcapng capture \(starts with 0x68656c6c.*\[PAL_ERR_CAPTURE_FORMAT\]/);
+    const b = palisade(['replay', '-q', join(d, 'nope.pcap')]);
+    assert.equal(b.code, 3);
+    assert.match(b.stderr, /nope\.pcap: cannot read capture file: no such file \[PAL_ERR_CAPTURE_OPEN\]/);
+    const c = palisade(['replay', '-q', join(d, 'empty.pcap')]);
+    assert.equal(c.code, 3);
+    assert.match(c.stderr, /empty input, not a capture/);
+  });
+
+  it('reads gzip-compressed captures', async (t) => {
+    const f = join(tempDir(t), 'x.pcap.gz');
+    writeFileSync(f, gzipSync(pcapFile(LinkType.ETHERNET, recs)));
+    const { seen } = await readAll(f);
+    assert.equal(seen.length, 3);
+  });
+
+  it('reads a stream on stdin, delivered in small pieces', async () => {
+    const data = pcapngFile([{ linktype: LinkType.ETHERNET }], recs);
+    const pieces = Array.from({ length: Math.ceil(data.length / 7) }, (_, i) => data.subarray(i * 7, i * 7 + 7));
+    const { seen, src } = await readAll('-', { stdin: Readable.from(pieces) });
+    assert.equal(src.name, '-');
+    assert.deepEqual(seen.map((s) => s.sport), [1001, 1002, 1003]);
+  });
+
+  it('delivers every record when records straddle read boundaries', async (t) => {
+    const d = tempDir(t);
+    const f = join(d, 'gen.pcap');
+    assert.equal(sh(`node ${GEN} ${f} 20000 3`).code, 0);
+    const big = await readAll(f);
+    for (const chunk of [64, 1000, 4096]) {
+      const small = await readAll(f, { chunk });
+      assert.equal(small.seen.length, 20000, `chunk ${chunk}`);
+      assert.deepEqual(small.seen, big.seen, `chunk ${chunk}`);
+    }
+  });
+
+  it('replays `tcpdump -w -` output from a pipe', (t) => {
+    const d = tempDir(t);
+    const f = join(d, 'gen.pcap');
+    assert.equal(sh(`node ${GEN} ${f} 5000 4`).code, 0);
+    const direct = replayJson([f]);
+    const piped = sh(`tcpdump -r ${f} -w - 2>/dev/null | node ${join(GEN, '../../src/cli/main.js')} replay --json -q -`);
+    assert.equal(piped.code, 0, piped.stderr);
+    const s = JSON.parse(piped.stdout);
+    assert.equal(s.packets, 5000);
+    assert.deepEqual(s.decoder, direct.summary.decoder);
+    assert.deepEqual(s.detections, direct.summary.detections);
+  });
+});
