@@ -1,7 +1,9 @@
 // `npm run bench`: replay throughput and memory, each against a baseline measured in the same run.
 //  1. Generates a capture of N mixed packets (default 2,000,000) with tools/gen-capture.
 //  2. Times `palisade replay` on it and tcpdump's BPF pass (`tcp[tcpflags]==tcp-syn`), both
-//     pinned to one core (taskset -c 0) and unpinned; median of R runs; reports the ratios.
+//     pinned to one core (taskset -c 0) and unpinned; median of R runs; reports the ratios. Two
+//     pipelines: the default (decode + the example detector, the issue's target) and the same
+//     with flow tracking forced on (every stage), to keep the track stage's cost in view.
 //  3. Streams a larger capture through stdin (`gen - | palisade replay -`) to show that peak RSS
 //     does not grow with the input.
 //  4. Runs the seed's Scapy loop (../shared/bench/seed_equiv.py) when /usr/bin/python3 has scapy,
@@ -60,8 +62,8 @@ interface ReplayRun {
   sources: number;
 }
 
-function replay(file: string, pin: boolean): ReplayRun {
-  const args = [...(pin ? ['-c', '0', 'node'] : []), CLI, 'replay', '-q', '--json', file];
+function replay(file: string, pin: boolean, config?: string): ReplayRun {
+  const args = [...(pin ? ['-c', '0', 'node'] : []), CLI, 'replay', '-q', '--json', ...(config ? ['-c', config] : []), file];
   const r = run(pin ? 'taskset' : 'node', args);
   if (r.code !== 0) throw new Error(`replay failed: ${r.stderr}`);
   const s = JSON.parse(r.stdout);
@@ -88,35 +90,54 @@ function main(): void {
     capture: { packets: N, bytes: statSync(file).size },
   };
 
+  const tracked = join(OUT_DIR, 'flows-on.yaml');
+  writeFileSync(tracked, 'flow:\n  tracking: on\n');
+  const pipelines: [string, string | undefined][] = [
+    ['decode + example detector', undefined],
+    ['with flow tracking on', tracked],
+  ];
+  const rows: Record<string, unknown>[] = [];
   for (const pin of pinAvailable ? [true, false] : [false]) {
     const label = pin ? 'one core (taskset -c 0)' : 'unpinned';
     process.stderr.write(`replay and tcpdump, ${RUNS} runs each, ${label}\n`);
-    const ours: ReplayRun[] = [];
     const theirs: number[] = [];
+    const ours = pipelines.map(() => [] as ReplayRun[]);
     for (let i = 0; i < RUNS; i++) {
-      ours.push(replay(file, pin));
+      // Interleaved, so that drift in machine speed hits every contender alike.
       theirs.push(tcpdumpPps(file, pin, N));
+      pipelines.forEach(([, cfg], k) => ours[k]!.push(replay(file, pin, cfg)));
     }
-    const pps = median(ours.map((r) => r.pps));
     const tpps = median(theirs);
-    results[pin ? 'pinned' : 'unpinned'] = {
-      palisade_pps: pps,
-      palisade_pps_runs: ours.map((r) => r.pps),
-      tcpdump_pps: Math.round(tpps),
-      tcpdump_pps_runs: theirs.map(Math.round),
-      ratio_vs_tcpdump: Math.round((pps / tpps) * 1000) / 1000,
-      peak_rss_mb: Math.round(Math.max(...ours.map((r) => r.rss)) / 1048576),
-      alerts: ours[0]!.alerts,
-      sources_flagged: ours[0]!.sources,
-    };
+    pipelines.forEach(([name], k) => {
+      const runs = ours[k]!;
+      const pps = median(runs.map((r) => r.pps));
+      rows.push({
+        pipeline: name,
+        cores: pin ? 'one (taskset -c 0)' : 'unpinned',
+        palisade_pps: pps,
+        palisade_pps_runs: runs.map((r) => r.pps),
+        tcpdump_pps: Math.round(tpps),
+        tcpdump_pps_runs: theirs.map(Math.round),
+        ratio_vs_tcpdump: Math.round((pps / tpps) * 1000) / 1000,
+        peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.rss)) / 1048576),
+        alerts: runs[0]!.alerts,
+        sources_flagged: runs[0]!.sources,
+      });
+    });
   }
+  results.replay = rows;
 
   if (STREAM > 0) {
-    process.stderr.write(`streaming ${fmt(STREAM)} packets through stdin\n`);
-    const r = run('sh', ['-c', `node ${GEN} - ${STREAM} 9 | node ${CLI} replay -q --json -`]);
-    if (r.code !== 0) throw new Error(`stream replay failed: ${r.stderr}`);
-    const s = JSON.parse(r.stdout);
-    results.stream = { packets: s.packets, bytes: s.bytes, peak_rss_mb: Math.round(s.peak_rss_bytes / 1048576), pps: s.pps };
+    // Two sizes through the same path: peak RSS must not grow with the input.
+    const streams: Record<string, number>[] = [];
+    for (const n of [Math.round(STREAM / 5), STREAM]) {
+      process.stderr.write(`streaming ${fmt(n)} packets through stdin\n`);
+      const r = run('sh', ['-c', `node ${GEN} - ${n} 9 | node ${CLI} replay -q --json -`]);
+      if (r.code !== 0) throw new Error(`stream replay failed: ${r.stderr}`);
+      const s = JSON.parse(r.stdout);
+      streams.push({ packets: s.packets, bytes: s.bytes, peak_rss_mb: Math.round(s.peak_rss_bytes / 1048576), pps: s.pps });
+    }
+    results.stream = streams;
   }
 
   const scapyOk = existsSync(SCAPY) && spawnSync('/usr/bin/python3', ['-c', 'import scapy.all']).status === 0;
@@ -128,7 +149,7 @@ function main(): void {
     const m = /packets=(\d+) blocked=(\d+) seconds=([\d.]+) pps=(\d+)/.exec(r.stdout);
     if (m) {
       const ours = replay(small, pinAvailable);
-      const main = (results.pinned ?? results.unpinned) as { palisade_pps: number };
+      const main = rows[0] as { palisade_pps: number };
       results.scapy = {
         packets: Number(m[1]),
         pps: Number(m[4]),
@@ -145,17 +166,16 @@ function main(): void {
   writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
   const line = (k: string, v: string): string => `  ${k.padEnd(38)} ${v}`;
   const out: string[] = [`Palisade replay benchmark: ${fmt(N)} packets (${fmt((results.capture as { bytes: number }).bytes)} bytes)`];
-  for (const key of ['pinned', 'unpinned']) {
-    const r = results[key] as Record<string, number> | undefined;
-    if (!r) continue;
-    out.push(key === 'pinned' ? ' one core (taskset -c 0):' : ' unpinned:');
-    out.push(line('palisade replay', `${fmt(r.palisade_pps!)} packets/s (median of ${RUNS})`));
-    out.push(line("tcpdump -w /dev/null 'tcp[tcpflags]==tcp-syn'", `${fmt(r.tcpdump_pps!)} packets/s`));
+  for (const r of rows as Record<string, number | string>[]) {
+    out.push(` ${r.pipeline}, ${r.cores}:`);
+    out.push(line('palisade replay', `${fmt(r.palisade_pps as number)} packets/s (median of ${RUNS})`));
+    out.push(line("tcpdump -w /dev/null 'tcp[tcpflags]==tcp-syn'", `${fmt(r.tcpdump_pps as number)} packets/s`));
     out.push(line('ratio palisade / tcpdump', `${r.ratio_vs_tcpdump}`));
     out.push(line('peak RSS', `${r.peak_rss_mb} MB`));
   }
-  const st = results.stream as Record<string, number> | undefined;
-  if (st) out.push(` stream through stdin: ${fmt(st.packets!)} packets (${fmt(st.bytes!)} bytes), peak RSS ${st.peak_rss_mb} MB, ${fmt(st.pps!)} packets/s`);
+  for (const st of (results.stream as Record<string, number>[] | undefined) ?? []) {
+    out.push(` stream through stdin: ${fmt(st.packets!)} packets (${fmt(st.bytes!)} bytes), peak RSS ${st.peak_rss_mb} MB (generator-bound: ${fmt(st.pps!)} packets/s)`);
+  }
   const sc = results.scapy as Record<string, number> | string;
   if (typeof sc === 'string') out.push(` Scapy baseline: ${sc}`);
   else

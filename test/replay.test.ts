@@ -107,7 +107,9 @@ describe('events and stats', () => {
     for (let i = 0; i <= 100; i++) recs.push({ t: T0 + i, data: synFrom('198.18.0.1', 80, 30000 + i) });
     recs.push({ t: T0 + 100.5, data: Buffer.alloc(10) }); // a broken frame
     const f = capture(d, 's.pcap', recs);
-    const r = palisade(['replay', '-q', '--eve', join(d, 'eve.json'), f]);
+    const cfg = join(d, 'track.yaml');
+    writeFileSync(cfg, 'flow:\n  tracking: on\n');
+    const r = palisade(['replay', '-q', '-c', cfg, '--eve', join(d, 'eve.json'), f]);
     assert.equal(r.code, 0);
     const stats = eve(join(d, 'eve.json')).filter((e) => e.event_type === 'stats');
     assert.equal(stats.length, 4, 'every 30 s of packet time (3), plus the final one');
@@ -123,6 +125,11 @@ describe('events and stats', () => {
     assert.equal(typeof last.stats.perf.detect_ns, 'number');
     assert.equal(last.stats.detect.alerts, 1);
     assert.ok(last.stats.flow.memuse > 0);
+    assert.equal(last.stats.flow.created, 101, 'each SYN opens a flow (a new source port each time)');
+    // By default the example detector needs no flows: the track stage is not run.
+    const plain = palisade(['replay', '-q', '--eve', join(d, 'plain.json'), f]);
+    assert.equal(plain.code, 0);
+    assert.equal(eve(join(d, 'plain.json')).pop().stats.flow, undefined);
     assert.equal(last.stats.uptime, 100.5);
   });
 
@@ -153,9 +160,12 @@ describe('determinism', () => {
     const d = tempDir(t);
     const f = join(d, 'gen.pcap');
     assert.equal(sh(`node ${GEN} ${f} 200000 11`).code, 0);
+    // Flow tracking on, with a table small enough to evict: eviction order must not vary either.
+    const cfg = join(d, 'c.yaml');
+    writeFileSync(cfg, 'flow:\n  tracking: on\n  max_flows: 4096\n');
     const runs = [1, 2, 3].map((i) => {
       const out = join(d, `eve${i}.json`);
-      const r = palisade(['replay', '-q', '--json', '--eve', out, f]);
+      const r = palisade(['replay', '-q', '-c', cfg, '--json', '--eve', out, f]);
       assert.equal(r.code, 0);
       const s = JSON.parse(r.stdout);
       const events = eve(out).map((e) => {
@@ -165,6 +175,7 @@ describe('determinism', () => {
       return { detections: s.detections, decoder: s.decoder, flow: s.flow, events };
     });
     assert.ok(runs[0]!.detections.alerts > 0);
+    assert.ok(runs[0]!.flow.evicted > 0);
     assert.deepEqual(runs[1], runs[0]);
     assert.deepEqual(runs[2], runs[0]);
   });

@@ -9,7 +9,7 @@ export interface ChunkReader {
   close(): Promise<void>;
 }
 
-export const DEFAULT_CHUNK = 128 << 10;
+export const DEFAULT_CHUNK = 2 << 20;
 /** The largest record a parser may ask for in one piece. */
 export const HEADROOM = 1 << 20;
 

@@ -90,7 +90,7 @@ export async function replayCommand(files: string[], cfg: Config, opts: ReplayOp
     pps: seconds > 0 ? Math.round(cap.packets / seconds) : 0,
     decoder,
     events: engine.decoder.stats.eventCounts(),
-    flow: engine.flows.stats(),
+    flow: engine.flows ? engine.flows.stats() : {},
     detections: {
       notices: engine.noticeCount,
       alerts: engine.policy.alerts,

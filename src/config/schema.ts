@@ -85,6 +85,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   flow: z
     .strictObject({
+      /** auto: track flows when an enabled detector reads flow state; on / off: always / never. */
+      tracking: z.enum(['auto', 'on', 'off'], { error: 'expected one of: auto, on, off' }).default('auto'),
       /** Idle time after which a flow is forgotten. */
       timeout: duration('120s'),
       /** A TCP flow that ended (RST, or FIN both ways) is released after this much quiet. */

@@ -27,14 +27,19 @@ export interface Detector {
   clear(): void;
 }
 
-/** What a detector may read besides packets: engine time and the track stage's flow table (read only). */
+/**
+ * What a detector may read besides packets: engine time, and the track stage's flow table (read
+ * only), which is null unless the detector's factory declares `needsFlows`.
+ */
 export interface DetectorEnv {
   readonly clock: Clock;
-  readonly flows: FlowTable;
+  readonly flows: FlowTable | null;
 }
 
 export interface DetectorFactory<C = unknown> {
   readonly name: string;
   readonly description: string;
+  /** True when the detector reads flow state: the track stage then runs for every packet. */
+  readonly needsFlows: boolean;
   create(config: C, env: DetectorEnv): Detector;
 }

@@ -14,12 +14,16 @@ export function describeDetectors(): { name: string; description: string }[] {
   return FACTORIES.map((f) => ({ name: f.name, description: f.description }));
 }
 
+function enabled(configs: Record<string, { enabled: boolean }>): DetectorFactory<never>[] {
+  return FACTORIES.filter((f) => configs[f.name]?.enabled === true);
+}
+
+/** True when an enabled detector reads flow state. */
+export function detectorsNeedFlows(configs: Record<string, { enabled: boolean }>): boolean {
+  return enabled(configs).some((f) => f.needsFlows);
+}
+
 /** Creates the enabled detectors, in registry order. `configs` is the config's `detect:` section. */
 export function createDetectors(configs: Record<string, { enabled: boolean }>, env: DetectorEnv): Detector[] {
-  const out: Detector[] = [];
-  for (const f of FACTORIES) {
-    const c = configs[f.name];
-    if (c && c.enabled) out.push(f.create(c as never, env));
-  }
-  return out;
+  return enabled(configs).map((f) => f.create(configs[f.name] as never, env));
 }

@@ -30,6 +30,7 @@ export class SynRateDetector implements Detector {
   private readonly table: KeyTable;
   private readonly threshold: number;
   private readonly window: number;
+  private readonly signature: string;
 
   constructor(
     cfg: SynRateConfig,
@@ -37,6 +38,7 @@ export class SynRateDetector implements Detector {
   ) {
     this.threshold = cfg.threshold;
     this.window = cfg.window;
+    this.signature = `PALISADE SYN rate: ${cfg.threshold} SYNs from one source within ${cfg.window}s`;
     this.table = new KeyTable(4, cfg.max_sources, env.clock, 3);
   }
 
@@ -73,7 +75,7 @@ export class SynRateDetector implements Detector {
         proto: p.ipProto,
         severity: 2,
         signatureId: SIG_SYN_RATE,
-        signature: `PALISADE SYN rate: ${this.threshold} SYNs from one source within ${this.window}s`,
+        signature: this.signature,
         category: 'Attempted Information Leak',
         evidence: {
           syn_count: c,
@@ -102,5 +104,6 @@ export class SynRateDetector implements Detector {
 export const synRateFactory: DetectorFactory<SynRateConfig> = {
   name: 'syn_rate',
   description: "the seed's rule: N SYN packets from one source within a window",
+  needsFlows: false,
   create: (cfg, env) => new SynRateDetector(cfg, env),
 };
