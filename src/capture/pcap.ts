@@ -12,6 +12,16 @@ export const PCAP_MAGIC_MODIFIED = 0xa1b2cd34;
 /** libpcap's MAXIMUM_SNAPLEN: larger records are corruption, not packets. */
 export const MAX_RECORD = 262144;
 
+/** A capture-format reader: streams records from `bs` into `p`, one onPacket() call each. */
+export type RecordReader = (
+  bs: ByteStream,
+  name: string,
+  sink: RecordSink,
+  p: Packet,
+  onPacket: () => void,
+  onChunk: (() => void) | undefined,
+) => Promise<void>;
+
 export interface RecordSink {
   stopping: boolean;
   packets: number;
@@ -44,14 +54,7 @@ export function isPcapMagic(b: Buffer, o: number): boolean {
   return [PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED].some((m) => le === m || be === m);
 }
 
-export async function readPcap(
-  bs: ByteStream,
-  name: string,
-  sink: RecordSink,
-  p: Packet,
-  onPacket: () => void,
-  onChunk: (() => void) | undefined,
-): Promise<void> {
+export const readPcap: RecordReader = async (bs, name, sink, p, onPacket, onChunk) => {
   if (!(await bs.fill(24))) {
     throw new PalisadeError('PAL_ERR_CAPTURE_FORMAT', `${name}: file ends inside the 24-byte pcap header`);
   }
@@ -144,4 +147,4 @@ export async function readPcap(
         'the capture was probably stopped while writing',
     );
   }
-}
+};

@@ -5,8 +5,8 @@
 
 import { PalisadeError } from '../core/errors.js';
 import type { Packet } from '../core/packet.js';
-import { HEADROOM, type ByteStream } from './byte-stream.js';
-import type { RecordSink } from './pcap.js';
+import { HEADROOM } from './byte-stream.js';
+import type { RecordReader } from './pcap.js';
 
 export const PCAPNG_SHB = 0x0a0d0d0a;
 const BOM = 0x1a2b3c4d;
@@ -121,14 +121,7 @@ function parseIdb(b: Buffer, pos: number, blen: number, le: boolean): Iface {
   return iface;
 }
 
-export async function readPcapng(
-  bs: ByteStream,
-  name: string,
-  sink: RecordSink,
-  p: Packet,
-  onPacket: () => void,
-  onChunk: (() => void) | undefined,
-): Promise<void> {
+export const readPcapng: RecordReader = async (bs, name, sink, p, onPacket, onChunk) => {
   let le = true;
   let ifaces: Iface[] = [];
   const allIfaces: Iface[] = [];
@@ -283,4 +276,4 @@ export async function readPcapng(
     sink.kernelIfDrops += i.ifDrop;
     sink.kernelPackets += i.recv;
   }
-}
+};

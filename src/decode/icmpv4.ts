@@ -1,13 +1,27 @@
 // ICMP for IPv4 (RFC 792): type and code, echo identifier and sequence, and for error messages
 // (unreachable, source quench, redirect, time exceeded, parameter problem) the embedded IPv4
-// header and transport ports: the evidence that a probe was refused.
+// header and transport ports: the evidence that a probe was refused. The header handling shared
+// with ICMPv6 lives here too.
 
 import { PF, type Packet } from '../core/packet.js';
 import { i32, u16 } from './bytes.js';
 import { EV } from './events.js';
-import { markSnapped, raise, type DecodeStats } from './stats.js';
+import { l4Short, raise, type DecodeStats } from './stats.js';
 
-export function decodeIcmpv4(s: DecodeStats, p: Packet, b: Uint8Array, off: number, end: number, l4Len: number): void {
+/**
+ * The 8-byte header common to ICMP and ICMPv6: type, code, `flag` set, payload placed. Returns
+ * the type, or -1 when the header is short (handled: partial, snapped or event `shortEvent`).
+ */
+export function decodeIcmpHeader(
+  s: DecodeStats,
+  p: Packet,
+  b: Uint8Array,
+  off: number,
+  end: number,
+  l4Len: number,
+  flag: number,
+  shortEvent: number,
+): number {
   const avail = end - off;
   p.l4Off = off;
   if (avail < 8) {
@@ -15,25 +29,38 @@ export function decodeIcmpv4(s: DecodeStats, p: Packet, b: Uint8Array, off: numb
       p.icmpType = b[off]!;
       p.icmpCode = b[off + 1]!;
     }
-    p.flags |= PF.L4_PARTIAL;
-    if ((p.flags & PF.FRAG) !== 0) {
-      // A first fragment may end inside the header: the rest is in the next fragment.
-    } else if (l4Len > avail) {
-      markSnapped(s, p);
-    } else {
-      raise(s, p, EV.ICMPV4_PKT_TOO_SMALL);
-    }
-    return;
+    l4Short(s, p, avail, l4Len, shortEvent);
+    return -1;
   }
   const type = b[off]!;
   p.icmpType = type;
   p.icmpCode = b[off + 1]!;
-  p.flags |= PF.ICMP4;
+  p.flags |= flag;
   p.payOff = off + 8;
   p.payLen = end - off - 8;
+  return type;
+}
+
+/** Echo identifier and sequence number. */
+export function decodeEcho(p: Packet, b: Uint8Array, off: number): void {
+  p.icmpId = u16(b, off + 4);
+  p.icmpSeq = u16(b, off + 6);
+}
+
+/** Ports of the embedded transport header at `t` (protocol in p.inProto), when present. */
+export function decodeEmbeddedPorts(p: Packet, b: Uint8Array, t: number, end: number): void {
+  p.inSport = 0;
+  p.inDport = 0;
+  if (end - t >= 4 && (p.inProto === 6 || p.inProto === 17)) {
+    p.inSport = u16(b, t);
+    p.inDport = u16(b, t + 2);
+  }
+}
+
+export function decodeIcmpv4(s: DecodeStats, p: Packet, b: Uint8Array, off: number, end: number, l4Len: number): void {
+  const type = decodeIcmpHeader(s, p, b, off, end, l4Len, PF.ICMP4, EV.ICMPV4_PKT_TOO_SMALL);
   if (type === 0 || type === 8 || type === 13 || type === 14) {
-    p.icmpId = u16(b, off + 4);
-    p.icmpSeq = u16(b, off + 6);
+    decodeEcho(p, b, off);
   } else if (type === 3 || type === 4 || type === 5 || type === 11 || type === 12) {
     decodeEmbeddedIPv4(s, p, b, off + 8, end);
   }
@@ -51,8 +78,6 @@ function decodeEmbeddedIPv4(s: DecodeStats, p: Packet, b: Uint8Array, o: number,
     return;
   }
   p.inProto = b[o + 9]!;
-  p.inSport = 0;
-  p.inDport = 0;
   p.inSrc0 = 0;
   p.inSrc1 = 0;
   p.inSrc2 = 0xffff;
@@ -61,10 +86,8 @@ function decodeEmbeddedIPv4(s: DecodeStats, p: Packet, b: Uint8Array, o: number,
   p.inDst1 = 0;
   p.inDst2 = 0xffff;
   p.inDst3 = i32(b, o + 16);
-  const t = o + hlen;
-  if ((u16(b, o + 6) & 0x1fff) === 0 && end - t >= 4 && (p.inProto === 6 || p.inProto === 17)) {
-    p.inSport = u16(b, t);
-    p.inDport = u16(b, t + 2);
-  }
+  // Only the first fragment of the probe carries its ports.
+  if ((u16(b, o + 6) & 0x1fff) === 0) decodeEmbeddedPorts(p, b, o + hlen, end);
+  else decodeEmbeddedPorts(p, b, end, end);
   p.flags |= PF.ICMP_EMBED;
 }

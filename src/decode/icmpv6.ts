@@ -3,37 +3,15 @@
 // header and transport ports. Neighbour discovery types are left to the type field.
 
 import { PF, type Packet } from '../core/packet.js';
-import { i32, u16 } from './bytes.js';
+import { i32 } from './bytes.js';
 import { EV } from './events.js';
-import { markSnapped, raise, type DecodeStats } from './stats.js';
+import { decodeEcho, decodeEmbeddedPorts, decodeIcmpHeader } from './icmpv4.js';
+import { raise, type DecodeStats } from './stats.js';
 
 export function decodeIcmpv6(s: DecodeStats, p: Packet, b: Uint8Array, off: number, end: number, l4Len: number): void {
-  const avail = end - off;
-  p.l4Off = off;
-  if (avail < 8) {
-    if (avail >= 2) {
-      p.icmpType = b[off]!;
-      p.icmpCode = b[off + 1]!;
-    }
-    p.flags |= PF.L4_PARTIAL;
-    if ((p.flags & PF.FRAG) !== 0) {
-      // A first fragment may end inside the header: the rest is in the next fragment.
-    } else if (l4Len > avail) {
-      markSnapped(s, p);
-    } else {
-      raise(s, p, EV.ICMPV6_PKT_TOO_SMALL);
-    }
-    return;
-  }
-  const type = b[off]!;
-  p.icmpType = type;
-  p.icmpCode = b[off + 1]!;
-  p.flags |= PF.ICMP6;
-  p.payOff = off + 8;
-  p.payLen = end - off - 8;
+  const type = decodeIcmpHeader(s, p, b, off, end, l4Len, PF.ICMP6, EV.ICMPV6_PKT_TOO_SMALL);
   if (type === 128 || type === 129) {
-    p.icmpId = u16(b, off + 4);
-    p.icmpSeq = u16(b, off + 6);
+    decodeEcho(p, b, off);
   } else if (type >= 1 && type <= 4) {
     decodeEmbeddedIPv6(s, p, b, off + 8, end);
   }
@@ -49,8 +27,6 @@ function decodeEmbeddedIPv6(s: DecodeStats, p: Packet, b: Uint8Array, o: number,
     return;
   }
   p.inProto = b[o + 6]!;
-  p.inSport = 0;
-  p.inDport = 0;
   p.inSrc0 = i32(b, o + 8);
   p.inSrc1 = i32(b, o + 12);
   p.inSrc2 = i32(b, o + 16);
@@ -59,10 +35,6 @@ function decodeEmbeddedIPv6(s: DecodeStats, p: Packet, b: Uint8Array, o: number,
   p.inDst1 = i32(b, o + 28);
   p.inDst2 = i32(b, o + 32);
   p.inDst3 = i32(b, o + 36);
-  const t = o + 40;
-  if (end - t >= 4 && (p.inProto === 6 || p.inProto === 17)) {
-    p.inSport = u16(b, t);
-    p.inDport = u16(b, t + 2);
-  }
+  decodeEmbeddedPorts(p, b, o + 40, end);
   p.flags |= PF.ICMP_EMBED;
 }

@@ -99,6 +99,18 @@ export function truncated(s: DecodeStats, p: Packet, shortBy: number, id: number
   else raise(s, p, id);
 }
 
+/**
+ * A transport header shorter than its fixed part (`avail` bytes present, `l4Len` claimed by the IP
+ * header): the packet is partial, and the short header is either the first fragment of a longer
+ * datagram (the rest follows), a snaplen cut, or a malformation (event `id`).
+ */
+export function l4Short(s: DecodeStats, p: Packet, avail: number, l4Len: number, id: number): void {
+  p.flags |= PF.L4_PARTIAL;
+  if ((p.flags & PF.FRAG) !== 0) return;
+  if (l4Len > avail) markSnapped(s, p);
+  else raise(s, p, id);
+}
+
 /** Raises decode event `id` on the packet and counts it. */
 export function raise(s: DecodeStats, p: Packet, id: number): void {
   if (p.evCount++ === 0) p.ev0 = id;

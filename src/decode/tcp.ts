@@ -5,7 +5,7 @@
 import { PF, TcpOptCode, type Packet } from '../core/packet.js';
 import { i32, u16 } from './bytes.js';
 import { EV } from './events.js';
-import { C_TCP_SYN, markSnapped, raise, type DecodeStats } from './stats.js';
+import { C_TCP_SYN, l4Short, markSnapped, raise, type DecodeStats } from './stats.js';
 
 export function decodeTcp(s: DecodeStats, p: Packet, b: Uint8Array, off: number, end: number, l4Len: number): void {
   const avail = end - off;
@@ -20,14 +20,7 @@ export function decodeTcp(s: DecodeStats, p: Packet, b: Uint8Array, off: number,
       p.tcpFlags = b[off + 13]!;
       if (p.tcpFlags === 0x02) s.c[C_TCP_SYN]++;
     }
-    p.flags |= PF.L4_PARTIAL;
-    if ((p.flags & PF.FRAG) !== 0) {
-      // A first fragment may end inside the header: the rest is in the next fragment.
-    } else if (l4Len > avail) {
-      markSnapped(s, p);
-    } else {
-      raise(s, p, EV.TCP_PKT_TOO_SMALL);
-    }
+    l4Short(s, p, avail, l4Len, EV.TCP_PKT_TOO_SMALL);
     return;
   }
   p.sport = u16(b, off);

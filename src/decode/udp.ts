@@ -3,7 +3,7 @@
 import { PF, type Packet } from '../core/packet.js';
 import { u16 } from './bytes.js';
 import { EV } from './events.js';
-import { markSnapped, raise, type DecodeStats } from './stats.js';
+import { l4Short, raise, type DecodeStats } from './stats.js';
 
 export function decodeUdp(s: DecodeStats, p: Packet, b: Uint8Array, off: number, end: number, l4Len: number): void {
   const avail = end - off;
@@ -13,14 +13,7 @@ export function decodeUdp(s: DecodeStats, p: Packet, b: Uint8Array, off: number,
       p.sport = u16(b, off);
       p.dport = u16(b, off + 2);
     }
-    p.flags |= PF.L4_PARTIAL;
-    if ((p.flags & PF.FRAG) !== 0) {
-      // A first fragment may end inside the header: the rest is in the next fragment.
-    } else if (l4Len > avail) {
-      markSnapped(s, p);
-    } else {
-      raise(s, p, EV.UDP_PKT_TOO_SMALL);
-    }
+    l4Short(s, p, avail, l4Len, EV.UDP_PKT_TOO_SMALL);
     return;
   }
   p.sport = u16(b, off);
