@@ -8,6 +8,7 @@ import { PacketClock } from '../src/core/clock.js';
 import { KeyTable } from '../src/core/key-table.js';
 import { LinkType } from '../src/core/packet.js';
 import { FS, FlowTable } from '../src/flow/flow-table.js';
+import { parseRouteV4, parseRouteV6 } from '../src/capture/interfaces.js';
 import { F, eth, icmp, ipv4, ipv6, rng, tcp, udp } from '../tools/craft.js';
 import { decodeOne } from './helpers/decode.js';
 
@@ -184,5 +185,23 @@ describe('flow table', () => {
     }
     assert.equal(ft.size, 1024);
     assert.equal(ft.stats().evicted, 1500 - 1024);
+  });
+});
+
+describe('default route', () => {
+  it('picks the IPv4 default route with the lowest metric, else the IPv6 one', () => {
+    const v4 = [
+      'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+      'eth1\t00000000\t0112A8C0\t0003\t0\t0\t200\t00000000\t0\t0\t0',
+      'eth0\t00000000\t0100000A\t0003\t0\t0\t100\t00000000\t0\t0\t0',
+      'eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
+    ].join('\n');
+    assert.deepEqual(parseRouteV4(v4), { iface: 'eth0', gateway: '10.0.0.1', family: 4 });
+    assert.equal(parseRouteV4(v4.split('\n').slice(0, 1).join('\n')), null);
+    const v6 = [
+      '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 ens3',
+      '00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo',
+    ].join('\n');
+    assert.deepEqual(parseRouteV6(v6), { iface: 'ens3', gateway: 'fe80::1', family: 6 });
   });
 });

@@ -106,11 +106,13 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
     };
     const all = netns([process.execPath, CLI, 'run', '-i', IF_B, '-c', cfg('all')]);
     const udpOnly = netns([process.execPath, CLI, 'run', '-i', IF_B, '-c', cfg('udp'), '-f', 'udp']);
+    const snapped = netns([process.execPath, CLI, 'run', '-i', IF_B, '-c', cfg('snap', 'capture:\n  snaplen: 64\n  buffer_size: 4MiB\n')]);
     const pcap = join(dir, 'wire.pcap');
     const dump = netns(['tcpdump', '-i', IF_B, '-n', '-U', '-w', pcap]);
     await Promise.all([
       waitFor(all, 'stderr', /"msg":"capture started"/, 15000),
       waitFor(udpOnly, 'stderr', /"msg":"capture started"/, 15000),
+      waitFor(snapped, 'stderr', /"msg":"capture started"/, 15000),
       waitFor(dump, 'stderr', /listening on/, 15000),
     ]);
 
@@ -118,17 +120,18 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
       must(`ip netns exec ${NS_A} hping3 -q ${args} -i u2000 ${SINK} 2>&1 || true`);
     };
     send('-S -p 80 -s 40000 -c 50');
-    send('--udp -p 53 -s 50000 -c 30');
+    send('--udp -p 53 -s 50000 -d 100 -c 30'); // 142-byte frames: longer than the 64-byte snaplen
     send('--icmp -c 20');
 
     // Rotate the event file as logrotate would; SIGHUP reopens it.
     renameSync(join(dir, 'all.eve.json'), join(dir, 'all.eve.json.1'));
     all.kill('SIGHUP');
     await new Promise((r) => setTimeout(r, 500));
-    for (const c of [all, udpOnly]) c.kill('SIGTERM');
+    for (const c of [all, udpOnly, snapped]) c.kill('SIGTERM');
     dump.kill('SIGINT');
     assert.equal(await exited(all), 0);
     assert.equal(await exited(udpOnly), 0);
+    assert.equal(await exited(snapped), 0);
     await exited(dump);
 
     // Alerts went to the rotated file; the final stats to the reopened one.
@@ -149,6 +152,13 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
     const filtered = eveLines(join(dir, 'udp.eve.json')).filter((e) => e.event_type === 'stats').pop().stats;
     assert.deepEqual(counts(filtered.decoder), { pkts: 30, ipv4: 30, tcp: 0, tcp_syn: 0, udp: 30, icmpv4: 0, invalid: 0 });
 
+    // A 64-byte snaplen cuts the UDP frames: counted as snapped, never as malformed.
+    const short = eveLines(join(dir, 'snap.eve.json')).filter((e) => e.event_type === 'stats').pop().stats;
+    assert.deepEqual(counts(short.decoder), counts(stats.decoder));
+    assert.equal(short.decoder.snapped, 30);
+    assert.equal(stats.decoder.snapped, 0);
+    assert.ok(short.decoder.bytes === stats.decoder.bytes, 'wire lengths are kept');
+
     // The same traffic, replayed from tcpdump's file: same counts, same events.
     const out = join(dir, 'replay.eve.json');
     const r = replayJson(['-c', cfg('replay'), '--eve', out, pcap]);
@@ -161,6 +171,15 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
     assert.deepEqual(replayAlerts.map(untimed), liveAlerts.map(untimed));
     const ms = (ts: string) => Date.parse(ts.replace(/(\.\d{3})\d{3}\+0000$/, '$1Z'));
     assert.ok(Math.abs(ms(replayAlerts[0].timestamp) - ms(liveAlerts[0].timestamp)) <= 1);
+  });
+
+  it('reports a missing interface (exit 4) and a filter that does not compile (exit 2)', () => {
+    const missing = sh(`node ${CLI} run -i nosuchif0 -c /dev/null`);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /cannot capture on nosuchif0: .*\[PAL_ERR_LIVE_OPEN\]/);
+    const badFilter = sh(`node ${CLI} run -i lo -f 'tcp and and' -c /dev/null`);
+    assert.equal(badFilter.code, 2);
+    assert.match(badFilter.stderr, /capture\.filter: "tcp and and" is not a valid BPF filter: .*syntax error \[PAL_ERR_CONFIG_INVALID\]/);
   });
 
   it('removed its namespaces', () => {

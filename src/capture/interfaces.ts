@@ -2,6 +2,7 @@
 // when no interface is named) and its gateway.
 
 import { readFileSync } from 'node:fs';
+import { IpAddr } from '../core/addr.js';
 
 export interface DefaultRoute {
   iface: string;
@@ -41,7 +42,7 @@ export function parseRouteV6(text: string): DefaultRoute | null {
     const [dest, plen, , , gw, metric, , , , iface] = f as string[];
     if (dest !== '0'.repeat(32) || plen !== '00' || iface === 'lo') continue;
     const m = parseInt(metric!, 16);
-    const gateway = gw === '0'.repeat(32) ? null : gw!.match(/.{4}/g)!.join(':');
+    const gateway = gw === '0'.repeat(32) ? null : (IpAddr.parse(gw!.match(/.{4}/g)!.join(':'))?.toString() ?? null);
     if (best === null || m < best.metric) best = { r: { iface: iface!, gateway, family: 6 }, metric: m };
   }
   return best ? best.r : null;

@@ -110,6 +110,9 @@ export class LiveSource implements PacketSource {
       });
     } catch (e) {
       const msg = (e as Error).message;
+      if (this.opts.filter && /filter expression|syntax error/i.test(msg)) {
+        throw new PalisadeError('PAL_ERR_CONFIG_INVALID', `capture.filter: "${this.opts.filter}" is not a valid BPF filter: ${msg}`, { cause: e });
+      }
       const hint = /permitted|permission/i.test(msg) ? ' (live capture needs root or CAP_NET_RAW)' : '';
       const what = this.opts.filter ? ` with filter "${this.opts.filter}"` : '';
       throw new PalisadeError('PAL_ERR_LIVE_OPEN', `cannot capture on ${this.name}${what}: ${msg}${hint}`, { cause: e });
