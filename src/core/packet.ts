@@ -177,9 +177,4 @@ export class Packet {
     this.flowDir = 0;
     this.flowNew = 0;
   }
-
-  /** Timestamp in seconds as a double (microsecond-exact for current epochs). */
-  get time(): number {
-    return this.tsSec + this.tsNsec / 1e9;
-  }
 }

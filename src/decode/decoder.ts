@@ -8,20 +8,6 @@ import { decodeNull, decodeRaw } from './null.js';
 import { decodeSll, decodeSll2 } from './sll.js';
 import { C_BYTES, C_INVALID, C_PKTS, DecodeStats, raise } from './stats.js';
 
-/** Link types this decoder understands (pcap LINKTYPE_* values; 12 and 14 are legacy DLT_RAW). */
-export const SUPPORTED_LINKTYPES: readonly number[] = [
-  LinkType.NULL,
-  LinkType.ETHERNET,
-  LinkType.RAW,
-  12,
-  14,
-  LinkType.LOOP,
-  LinkType.LINUX_SLL,
-  LinkType.IPV4,
-  LinkType.IPV6,
-  LinkType.LINUX_SLL2,
-];
-
 export class Decoder {
   readonly stats = new DecodeStats();
 

@@ -6,14 +6,6 @@ import { synRateFactory } from './syn-rate.js';
 
 const FACTORIES: readonly DetectorFactory<never>[] = [synRateFactory as DetectorFactory<never>];
 
-export function detectorNames(): string[] {
-  return FACTORIES.map((f) => f.name);
-}
-
-export function describeDetectors(): { name: string; description: string }[] {
-  return FACTORIES.map((f) => ({ name: f.name, description: f.description }));
-}
-
 function enabled(configs: Record<string, { enabled: boolean }>): DetectorFactory<never>[] {
   return FACTORIES.filter((f) => configs[f.name]?.enabled === true);
 }
