@@ -78,7 +78,6 @@ export async function replayCommand(files: string[], cfg: Config, opts: ReplayOp
   bar?.clear();
   outputs.close();
 
-  const stats = engine.buildStats();
   const decoder = engine.decoder.stats.counters.toFlat();
   const cap = engine.captureStats();
   const summary: ReplaySummary = {
@@ -99,7 +98,7 @@ export async function replayCommand(files: string[], cfg: Config, opts: ReplayOp
       by_kind: byKind,
       sources: [...bySource.values()],
     },
-    capture: stats.capture as Record<string, number>,
+    capture: engine.captureSection(),
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
 

@@ -86,8 +86,8 @@ function decodeEmbeddedIPv4(s: DecodeStats, p: Packet, b: Uint8Array, o: number,
   p.inDst1 = 0;
   p.inDst2 = 0xffff;
   p.inDst3 = i32(b, o + 16);
-  // Only the first fragment of the probe carries its ports.
-  if ((u16(b, o + 6) & 0x1fff) === 0) decodeEmbeddedPorts(p, b, o + hlen, end);
-  else decodeEmbeddedPorts(p, b, end, end);
+  // Only the first fragment of the probe carries its ports; a later one has none to read.
+  const firstFragment = (u16(b, o + 6) & 0x1fff) === 0;
+  decodeEmbeddedPorts(p, b, o + hlen, firstFragment ? end : o + hlen);
   p.flags |= PF.ICMP_EMBED;
 }

@@ -189,9 +189,22 @@ export class Engine {
     return total;
   }
 
+  /** The stats event's `capture` section. */
+  captureSection(): Record<string, number> {
+    const cap = this.captureStats();
+    return {
+      packets: cap.packets,
+      kernel_packets: cap.kernelPackets,
+      kernel_drops: cap.kernelDrops,
+      kernel_ifdrops: cap.kernelIfDrops,
+      truncated_records: cap.truncatedRecords,
+      skipped_records: cap.skippedRecords,
+      out_of_order: this.clock.backwards,
+    };
+  }
+
   /** The stats event body (Suricata-like nesting). */
   buildStats(): Record<string, unknown> {
-    const cap = this.captureStats();
     const perf = this.perf;
     const n = perf[0]!;
     // Each stage sample spans one performance.now() call: take its cost off.
@@ -205,15 +218,7 @@ export class Engine {
     }
     return {
       uptime: Math.round(this.clock.elapsed * 1000) / 1000,
-      capture: {
-        packets: cap.packets,
-        kernel_packets: cap.kernelPackets,
-        kernel_drops: cap.kernelDrops,
-        kernel_ifdrops: cap.kernelIfDrops,
-        truncated_records: cap.truncatedRecords,
-        skipped_records: cap.skippedRecords,
-        out_of_order: this.clock.backwards,
-      },
+      capture: this.captureSection(),
       decoder: { ...this.decoder.stats.counters.toFlat(), event: nest(this.decoder.stats.eventCounts()).decoder ?? {} },
       ...(this.flows ? { flow: this.flows.stats() } : {}),
       detect: { notices: this.noticeCount, alerts: this.policy.alerts, memuse: detectMem, detectors },
