@@ -26,6 +26,15 @@ function eve(path: string): any[] {
     .map((l) => JSON.parse(l));
 }
 
+/** The example detector alone (it is off by default since the scan suite replaced it). */
+const SYN_RATE_ONLY = 'detect:\n  syn_rate:\n    enabled: true\n' + ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags'].map((d) => `  ${d}:\n    enabled: false\n`).join('');
+
+function synRateConfig(dir: string, extra = ''): string {
+  const f = join(dir, 'syn-rate.yaml');
+  writeFileSync(f, `${SYN_RATE_ONLY}${extra}`);
+  return f;
+}
+
 const EVE_TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000$/;
 
 describe('example detector: N SYNs from a source within a window', () => {
@@ -37,7 +46,7 @@ describe('example detector: N SYNs from a source within a window', () => {
       { t: [T0 + 2, 123456000], data: synFrom('198.18.5.5', 25) },
       { t: [T0 + 3, 0], data: synFrom('198.18.5.5', 80) },
     ]);
-    const r = palisade(['replay', '-q', '--eve', join(d, 'eve.json'), f]);
+    const r = palisade(['replay', '-q', '-c', synRateConfig(d), '--eve', join(d, 'eve.json'), f]);
     assert.equal(r.code, 0, r.stderr);
     const alerts = eve(join(d, 'eve.json')).filter((e) => e.event_type === 'alert');
     assert.equal(alerts.length, 1);
@@ -78,14 +87,14 @@ describe('example detector: N SYNs from a source within a window', () => {
     recs.sort((a, b) => (a.t as number) - (b.t as number));
     const f = capture(d, 'b.pcap', recs);
     const cfg = join(d, 'c.yaml');
-    writeFileSync(cfg, 'trusted: [10.0.0.0/8]\ndetect:\n  syn_rate:\n    threshold: 5\n    window: 30s\n');
+    writeFileSync(cfg, `trusted: [10.0.0.0/8]\n${SYN_RATE_ONLY.replace('enabled: true\n', 'enabled: true\n    threshold: 5\n    window: 30s\n')}`);
     const r = replayJson(['-c', cfg, f]);
     assert.equal(r.code, 0);
     assert.deepEqual(r.summary.detections.sources.map((s: any) => s.src_ip).sort(), ['198.18.1.1', '2001:db8::bad']);
     assert.equal(r.summary.detections.trusted, 1);
     // Defaults (3 in 60 s, only loopback trusted): 10.1.2.3 is reported; SYNs 40 s apart are
     // never 3 within one window (it starts at a source's first SYN, as Snort's detection_filter).
-    const def = replayJson([f]);
+    const def = replayJson(['-c', synRateConfig(d), f]);
     assert.deepEqual(def.summary.detections.sources.map((s: any) => s.src_ip).sort(), ['10.1.2.3', '198.18.1.1', '2001:db8::bad']);
   });
 
@@ -94,7 +103,7 @@ describe('example detector: N SYNs from a source within a window', () => {
     const recs: Rec[] = [];
     // Bursts of 3 SYNs every 2 minutes for 30 minutes: one alert per 10-minute verdict.
     for (let b = 0; b < 15; b++) for (let i = 0; i < 3; i++) recs.push({ t: T0 + b * 120 + i, data: synFrom('198.18.9.9', 1000 + b * 3 + i) });
-    const r = replayJson([capture(d, 'c.pcap', recs)]);
+    const r = replayJson(['-c', synRateConfig(d), capture(d, 'c.pcap', recs)]);
     assert.equal(r.summary.detections.alerts, 3);
     assert.equal(r.summary.detections.suppressed, 12);
   });
@@ -108,7 +117,7 @@ describe('events and stats', () => {
     recs.push({ t: T0 + 100.5, data: Buffer.alloc(10) }); // a broken frame
     const f = capture(d, 's.pcap', recs);
     const cfg = join(d, 'track.yaml');
-    writeFileSync(cfg, 'flow:\n  tracking: on\n');
+    writeFileSync(cfg, `flow:\n  tracking: on\n${SYN_RATE_ONLY}`);
     const r = palisade(['replay', '-q', '-c', cfg, '--eve', join(d, 'eve.json'), f]);
     assert.equal(r.code, 0);
     const stats = eve(join(d, 'eve.json')).filter((e) => e.event_type === 'stats');
@@ -126,8 +135,8 @@ describe('events and stats', () => {
     assert.equal(last.stats.detect.alerts, 1);
     assert.ok(last.stats.flow.memuse > 0);
     assert.equal(last.stats.flow.created, 101, 'each SYN opens a flow (a new source port each time)');
-    // By default the example detector needs no flows: the track stage is not run.
-    const plain = palisade(['replay', '-q', '--eve', join(d, 'plain.json'), f]);
+    // The example detector needs no flows: alone, it runs without the track stage.
+    const plain = palisade(['replay', '-q', '-c', synRateConfig(d), '--eve', join(d, 'plain.json'), f]);
     assert.equal(plain.code, 0);
     assert.equal(eve(join(d, 'plain.json')).pop().stats.flow, undefined);
     assert.equal(last.stats.uptime, 100.5);
@@ -136,7 +145,7 @@ describe('events and stats', () => {
   it('writes EVE to stdout with --eve -', (t) => {
     const d = tempDir(t);
     const f = capture(d, 'e.pcap', [0, 1, 2].map((i) => ({ t: T0 + i, data: synFrom('198.18.0.7', 10 + i) })));
-    const r = palisade(['replay', '-q', '--eve', '-', f]);
+    const r = palisade(['replay', '-q', '-c', synRateConfig(d), '--eve', '-', f]);
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('{'));
     assert.deepEqual(
       lines.map((l) => JSON.parse(l).event_type),
@@ -148,7 +157,7 @@ describe('events and stats', () => {
     const d = tempDir(t);
     const a = capture(d, '1.pcap', [{ t: T0, data: synFrom('198.18.3.3', 1) }, { t: T0 + 1, data: synFrom('198.18.3.3', 2) }]);
     const b = capture(d, '2.pcap', [{ t: T0 + 2, data: synFrom('198.18.3.3', 3) }]);
-    const r = replayJson([a, b]);
+    const r = replayJson(['-c', synRateConfig(d), a, b]);
     assert.equal(r.summary.files.length, 2);
     assert.equal(r.summary.packets, 3);
     assert.equal(r.summary.detections.alerts, 1, 'the third SYN, in the second file, completes the count');

@@ -45,7 +45,8 @@ export interface ReplaySummary {
   peak_rss_bytes: number;
 }
 
-export async function replayCommand(files: string[], cfg: Config, opts: ReplayOptions, version: string): Promise<{ summary: ReplaySummary; exitCode: number }> {
+/** Replays files through a fresh engine and summarises what it found; prints nothing. */
+export async function replaySummary(files: readonly string[], cfg: Config, opts: Pick<ReplayOptions, 'eve' | 'quiet'>, version: string): Promise<ReplaySummary> {
   const outputs = new Outputs();
   if (opts.eve === '-') outputs.add(new StreamSink(process.stdout), cfg.outputs.eve.types, false);
   else if (opts.eve) outputs.add(new FileSink(opts.eve), cfg.outputs.eve.types, false);
@@ -101,7 +102,12 @@ export async function replayCommand(files: string[], cfg: Config, opts: ReplayOp
     capture: engine.captureSection(),
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
+  return summary;
+}
 
+export async function replayCommand(files: string[], cfg: Config, opts: ReplayOptions, version: string): Promise<{ summary: ReplaySummary; exitCode: number }> {
+  const summary = await replaySummary(files, cfg, opts, version);
+  const reports = summary.files;
   const failed = reports.find((r) => r.error);
   const exitCode = failed ? 3 : 0;
   if (opts.json) {

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, stringify, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { PalisadeError } from '../core/errors.js';
-import { ALWAYS_TRUSTED, configSchema, type Config } from './schema.js';
+import { applyProfile } from './profiles.js';
+import { ALWAYS_TRUSTED, DURATION_SCHEMAS, configSchema, type Config } from './schema.js';
 import { formatDuration } from './units.js';
 
 type Path = readonly PropertyKey[];
@@ -60,15 +61,17 @@ function nodeAt(doc: Document, path: Path, key?: string): Node | null {
 }
 
 /** The keys a config object accepts at a path, for "expected one of" hints. */
+/** The object schema inside default/prefault/pipe wrappers, if any. */
+function unwrap(x: unknown): { shape?: Record<string, unknown> } | undefined {
+  let cur = x as { shape?: unknown; _zod?: { def?: { innerType?: unknown; in?: unknown } } } | undefined;
+  while (cur && cur.shape === undefined && (cur._zod?.def?.innerType || cur._zod?.def?.in)) {
+    cur = (cur._zod.def.innerType ?? cur._zod.def.in) as typeof cur;
+  }
+  return cur as { shape?: Record<string, unknown> } | undefined;
+}
+
 function keysAt(path: Path): string[] {
   let s: unknown = configSchema;
-  const unwrap = (x: unknown): unknown => {
-    let cur = x as { shape?: unknown; _zod?: { def?: { innerType?: unknown; in?: unknown } } } | undefined;
-    while (cur && cur.shape === undefined && (cur._zod?.def?.innerType || cur._zod?.def?.in)) {
-      cur = (cur._zod.def.innerType ?? cur._zod.def.in) as typeof cur;
-    }
-    return cur;
-  };
   for (const seg of path) {
     const obj = unwrap(s) as { shape?: Record<string, unknown> } | undefined;
     s = obj?.shape?.[String(seg)];
@@ -137,7 +140,7 @@ export function parseConfig(text: string, file: string): Config {
     const msg = `${file}:1:1: the config must be a mapping of keys (such as "capture:" and "detect:"), got ${describe(data)}`;
     throw new PalisadeError('PAL_ERR_CONFIG_INVALID', msg, { details: [msg] });
   }
-  const r = configSchema.safeParse(data);
+  const r = configSchema.safeParse(applyProfile(data as Record<string, unknown>));
   if (!r.success) {
     const details = r.error.issues.flatMap((i) => issueLines(file, doc, lc, data, i));
     throw new PalisadeError('PAL_ERR_CONFIG_INVALID', details[0]!, { details });
@@ -165,18 +168,20 @@ export function defaultConfig(): Config {
   return parseConfig('{}', '(defaults)');
 }
 
-/** Paths whose values are durations (seconds) or sizes (bytes), printed back in units. */
-const DURATION_PATHS = ['block.duration', 'flow.timeout', 'flow.closed_timeout', 'detect.syn_rate.window', 'stats.interval'];
+/** Writes duration values under `schema` back in units (10m, 30s, ...), in place. */
+function formatDurations(schema: unknown, node: Record<string, unknown>): void {
+  const shape = unwrap(schema)?.shape;
+  if (!shape) return;
+  for (const [key, sub] of Object.entries(shape)) {
+    const v = node[key];
+    if (DURATION_SCHEMAS.has(sub as object) && typeof v === 'number') node[key] = formatDuration(v);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) formatDurations(sub, v as Record<string, unknown>);
+  }
+}
 
 /** The effective config as YAML text, durations written back as 10m, 30s, ... */
 export function configToYaml(c: Config): string {
-  const copy = structuredClone(c) as unknown as Record<string, Record<string, unknown>>;
-  for (const path of DURATION_PATHS) {
-    const parts = path.split('.');
-    let node: Record<string, unknown> = copy;
-    for (const seg of parts.slice(0, -1)) node = node[seg] as Record<string, unknown>;
-    const key = parts[parts.length - 1]!;
-    node[key] = formatDuration(node[key] as number);
-  }
+  const copy = structuredClone(c) as unknown as Record<string, unknown>;
+  formatDurations(configSchema, copy);
   return stringify(copy, { lineWidth: 0 });
 }

@@ -3,13 +3,17 @@
 
 import { z } from 'zod';
 import { Cidr } from '../core/addr.js';
+import { PROFILE_NAMES, PROFILES } from './profiles.js';
 import { parseDuration, parseSize } from './units.js';
+
+/** The schemas made by `duration()`: configToYaml writes their values back in units. */
+export const DURATION_SCHEMAS = new WeakSet<object>();
 
 /** Always trusted, whatever the config says: the host talking to itself. */
 export const ALWAYS_TRUSTED = ['127.0.0.0/8', '::1/128'] as const;
 
-const duration = (def: string) =>
-  z
+const duration = (def: string, max = Infinity) => {
+  const schema = z
     .union([z.number(), z.string()], { error: 'expected a duration such as 30s, 10m, 1h or 7d (or a number of seconds)' })
     .transform((v, ctx) => {
       const s = parseDuration(v);
@@ -17,9 +21,16 @@ const duration = (def: string) =>
         ctx.issues.push({ code: 'custom', input: v, message: `expected a duration such as 30s, 10m, 1h or 7d (or a number of seconds), got ${JSON.stringify(v)}` });
         return z.NEVER;
       }
+      if (s > max) {
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration of at most ${max / 3600}h, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
       return s;
     })
     .prefault(def);
+  DURATION_SCHEMAS.add(schema);
+  return schema;
+};
 
 const size = (def: string) =>
   z
@@ -53,6 +64,12 @@ const int = (min: number, max: number, def: number) =>
     .default(def);
 
 const bool = (def: boolean) => z.boolean({ error: 'expected true or false' }).default(def);
+
+const ratio = (def: number) =>
+  z.number({ error: 'expected a fraction from 0 to 1' }).min(0, { error: 'expected a fraction from 0 to 1' }).max(1, { error: 'expected a fraction from 0 to 1' }).default(def);
+
+const N = PROFILES.normal;
+const DAY = 86400;
 
 const EVENT_TYPES = ['alert', 'stats'] as const;
 const eventTypes = z
@@ -95,11 +112,84 @@ export const configSchema = z.strictObject({
       max_flows: int(1024, 16777216, 262144),
     })
     .prefault({}),
+  /** Sets every detection threshold at once (see config/profiles.ts); keys below override it. */
+  profile: z.enum(PROFILE_NAMES, { error: `expected one of: ${PROFILE_NAMES.join(', ')}` }).default('normal'),
+  /** The networks Palisade protects: only probes of these addresses count. Empty: any address. */
+  home_net: z.array(cidr, { error: 'expected a list of CIDRs' }).default([]),
   detect: z
     .strictObject({
-      syn_rate: z
+      port_scan: z
         .strictObject({
           enabled: bool(true),
+          ports: int(2, 65536, N.port_scan.ports),
+          window: duration(N.port_scan.window, DAY),
+          failure_ratio: ratio(N.port_scan.failure_ratio),
+          response_timeout: duration(N.port_scan.response_timeout, 300),
+          /** ~330 bytes a pair with its port bitmap and sample; allocated up front. */
+          max_pairs: int(16, 4194304, 32768),
+          /** ~900 bytes a target with its sampled sources; allocated when decoy or distributed is on. */
+          max_targets: int(16, 1048576, 4096),
+          decoy: z
+            .strictObject({
+              enabled: bool(true),
+              skew: duration('2s', 60),
+              overlap: ratio(0.5),
+            })
+            .prefault({}),
+          distributed: z
+            .strictObject({
+              enabled: bool(true),
+              ports: int(2, 65536, N.port_scan.distributed.ports),
+              sources: int(2, 16, N.port_scan.distributed.sources),
+              source_ports: int(1, 65536, N.port_scan.distributed.source_ports),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      sweep: z
+        .strictObject({
+          enabled: bool(true),
+          hosts: int(2, 16777216, N.sweep.hosts),
+          window: duration(N.sweep.window, DAY),
+          failure_ratio: ratio(N.sweep.failure_ratio),
+          response_timeout: duration(N.sweep.response_timeout, 300),
+          /** ~320 bytes a (source, port) record with its host bitmap and sample. */
+          max_sources: int(16, 4194304, 32768),
+        })
+        .prefault({}),
+      slow_scan: z
+        .strictObject({
+          enabled: bool(true),
+          ports: int(2, 65536, N.slow_scan.ports),
+          /** Up to 24 hours. */
+          window: duration(N.slow_scan.window, DAY),
+          min_duration: duration(N.slow_scan.min_duration, DAY),
+          failure_ratio: ratio(N.slow_scan.failure_ratio),
+          /** The cap on the detector's tables: 16 MiB tracks about 78,000 source/target pairs. */
+          memory: size('16MiB'),
+        })
+        .prefault({}),
+      os_fingerprint: z
+        .strictObject({
+          enabled: bool(true),
+          probes: int(1, 10, N.os_fingerprint.probes),
+          window: duration(N.os_fingerprint.window, DAY),
+          max_pairs: int(16, 4194304, 4096),
+        })
+        .prefault({}),
+      bad_flags: z
+        .strictObject({
+          enabled: bool(true),
+          /** One packet is enough: no stack sends these. */
+          packets: int(1, 1000000, 1),
+          window: duration('5m', DAY),
+          max_sources: int(16, 4194304, 4096),
+        })
+        .prefault({}),
+      syn_rate: z
+        .strictObject({
+          /** The seed's rule, kept as a baseline: it flags every busy client. */
+          enabled: bool(false),
           /** The seed blocked at 3 SYNs. */
           threshold: int(1, 1000000, 3),
           window: duration('60s'),

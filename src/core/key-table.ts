@@ -51,11 +51,17 @@ export class KeyTable {
   private tail = -1; // least recently used
   private readonly seed: number;
 
+  /**
+   * `slack`: seconds a slot's last-seen time may lag. A hit within `slack` of the last touch
+   * skips moving the slot in the LRU list (two random record writes), so last-seen times, expiry
+   * and LRU order are exact to within `slack`.
+   */
   constructor(
     words: number,
     capacity: number,
     private readonly clock: Clock,
     valueCount = 0,
+    private readonly slack = 0,
   ) {
     if (!(words >= 1 && capacity >= 1)) throw new RangeError('KeyTable needs words >= 1 and capacity >= 1');
     this.words = words;
@@ -145,7 +151,7 @@ export class KeyTable {
       if (s < 0) break;
       if (this.matches(s * this.stride, h)) {
         this.isNew = false;
-        this.touch(s);
+        if (now - this.recF[(s * this.stride + R_LAST) >> 1]! > this.slack) this.touch(s);
         return s;
       }
       i = (i + 1) & this.mask;

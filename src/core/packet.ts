@@ -43,6 +43,16 @@ export const PF = {
   V6: 1 << 15,
 } as const;
 
+/** Bits of `Packet.flowEv`, set by the track stage. */
+export const FE = {
+  /** The packet opened its flow. */
+  NEW: 1,
+  /** The first packet of the reply direction (from the responder). */
+  FIRST_REPLY: 2,
+  /** The packet ended its TCP flow (an RST, or the second direction's FIN). */
+  CLOSED: 4,
+} as const;
+
 /** TCP flag bits as in the header's flags byte. */
 export const TCP = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
 
@@ -147,8 +157,8 @@ export class Packet {
   flowSlot = -1;
   /** 0 when sent by the flow's initiator (to server), 1 for the reply direction. */
   flowDir = 0;
-  /** 1 when this packet created its flow. */
-  flowNew = 0;
+  /** What this packet did to its flow: FE bits (opened it, first reply, closed it). */
+  flowEv = 0;
 
   /**
    * Clears the fields every packet needs cleared. The other layer fields are written by their
@@ -175,6 +185,6 @@ export class Packet {
     this.icmpCode = -1;
     this.flowSlot = -1;
     this.flowDir = 0;
-    this.flowNew = 0;
+    this.flowEv = 0;
   }
 }

@@ -2,6 +2,7 @@
 // time, keeps its own bounded state, and reports what it finds by pushing notices into the queue
 // it is handed. No I/O, no wall clock, no side effects beyond its own state.
 
+import type { CidrSet } from '../core/addr.js';
 import type { Clock } from '../core/clock.js';
 import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
@@ -22,18 +23,22 @@ export interface Detector {
   onPacket(p: Packet, clock: Clock, out: NoticeQueue): void;
   /** Called about once per second of packet time: expire state, report what time alone reveals. */
   onTick(now: number, out: NoticeQueue): void;
+  /** End of input (a replay finished, capture stopped): report what was still waiting for answers. */
+  onFinish(now: number, out: NoticeQueue): void;
   stats(): DetectorStats;
   /** Forgets all state. */
   clear(): void;
 }
 
 /**
- * What a detector may read besides packets: engine time, and the track stage's flow table (read
- * only), which is null unless the detector's factory declares `needsFlows`.
+ * What a detector may read besides packets: engine time, the track stage's flow table (read
+ * only), which is null unless the detector's factory declares `needsFlows`, and the networks it
+ * protects (`home_net`; null: every destination counts).
  */
 export interface DetectorEnv {
   readonly clock: Clock;
   readonly flows: FlowTable | null;
+  readonly homeNet: CidrSet | null;
 }
 
 export interface DetectorFactory<C = unknown> {

@@ -2,17 +2,24 @@
 // detectors enabled in the config's `detect:` section; a new detector registers here.
 
 import type { Detector, DetectorEnv, DetectorFactory } from './detector.js';
+import { badFlagsFactory } from './bad-flags.js';
+import { osFingerprintFactory } from './os-fingerprint.js';
+import { portScanFactory } from './port-scan.js';
+import { slowScanFactory } from './slow-scan.js';
+import { sweepFactory } from './sweep.js';
 import { synRateFactory } from './syn-rate.js';
 
-const FACTORIES: readonly DetectorFactory<never>[] = [synRateFactory as DetectorFactory<never>];
+const FACTORIES = [portScanFactory, sweepFactory, slowScanFactory, osFingerprintFactory, badFlagsFactory, synRateFactory] as unknown as readonly DetectorFactory<never>[];
 
 function enabled(configs: Record<string, { enabled: boolean }>): DetectorFactory<never>[] {
   return FACTORIES.filter((f) => configs[f.name]?.enabled === true);
 }
 
-/** True when an enabled detector reads flow state. */
-export function detectorsNeedFlows(configs: Record<string, { enabled: boolean }>): boolean {
-  return enabled(configs).some((f) => f.needsFlows);
+/** The enabled detectors that read flow state. */
+export function detectorsNeedingFlows(configs: Record<string, { enabled: boolean }>): string[] {
+  return enabled(configs)
+    .filter((f) => f.needsFlows)
+    .map((f) => f.name);
 }
 
 /** Creates the enabled detectors, in registry order. `configs` is the config's `detect:` section. */

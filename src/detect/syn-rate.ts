@@ -92,6 +92,8 @@ export class SynRateDetector implements Detector {
     this.table.expire(now - this.window);
   }
 
+  onFinish(): void {}
+
   stats(): DetectorStats {
     return { tracked: this.table.size, memuse: this.table.memoryBytes, evicted: this.table.evicted };
   }

@@ -7,7 +7,7 @@
 
 import type { Clock } from '../core/clock.js';
 import { KeyTable } from '../core/key-table.js';
-import { PF, TCP, type Packet } from '../core/packet.js';
+import { FE, PF, TCP, type Packet } from '../core/packet.js';
 
 export interface FlowConfig {
   /** Seconds of packet time a flow may stay idle. */
@@ -60,8 +60,10 @@ export class FlowTable {
   ) {
     this.timeout = cfg.timeout;
     this.closedTimeout = cfg.closedTimeout;
-    this.t4 = new KeyTable(4, cfg.maxFlows, clock, V_COUNT);
-    this.t6 = new KeyTable(10, Math.max(1024, cfg.maxFlows >> 1), clock, V_COUNT);
+    // Last-seen times may lag by a small part of the shortest timeout (see KeyTable).
+    const slack = Math.min(cfg.timeout, cfg.closedTimeout) / 16;
+    this.t4 = new KeyTable(4, cfg.maxFlows, clock, V_COUNT, slack);
+    this.t6 = new KeyTable(10, Math.max(1024, cfg.maxFlows >> 1), clock, V_COUNT, slack);
     this.v6Base = this.t4.capacity;
     const slots = this.t4.capacity + this.t6.capacity;
     this.closing = new Int32Array(slots);
@@ -198,13 +200,13 @@ export class FlowTable {
       v[b + 4] = 0;
       v[b + 5] = 0;
       v[b + 6] = 0;
-      p.flowNew = 1;
+      p.flowEv = FE.NEW;
     } else {
       meta = v[b + V_META]! | 0;
     }
     const dir = srcIsA === ((meta & (FS.CLIENT_IS_A << 16)) !== 0) ? 0 : 1;
     p.flowDir = dir;
-    v[b + V_PKTS + dir]++;
+    if (++v[b + V_PKTS + dir]! === 1 && dir === 1) p.flowEv |= FE.FIRST_REPLY;
     v[b + V_BYTES + dir] += p.wirelen;
     if (p.payLen > 0) v[b + V_PAYLOAD + dir] += p.payLen;
     const tf = p.tcpFlags;
@@ -212,6 +214,7 @@ export class FlowTable {
     if ((tf & (TCP.RST | TCP.FIN)) !== 0 && (f & PF.TCP) !== 0 && (meta & (FS.CLOSED << 16)) === 0) {
       if ((tf & TCP.RST) !== 0 || (meta & TCP.FIN & (meta >>> 8)) !== 0) {
         meta = (meta | (FS.CLOSED << 16)) >>> 0;
+        p.flowEv |= FE.CLOSED;
         this.pushClosed(p.flowSlot, this.clock.now);
       }
     }

@@ -7,6 +7,7 @@ import type { PacketSource, CaptureStats } from '../capture/source.js';
 import { emptyCaptureStats } from '../capture/source.js';
 import type { Config } from '../config/schema.js';
 import { CidrSet } from '../core/addr.js';
+import { PalisadeError } from '../core/errors.js';
 import { PacketClock } from '../core/clock.js';
 import { nest } from '../core/counters.js';
 import { NoticeQueue, type Decision } from '../core/notice.js';
@@ -14,7 +15,7 @@ import { Packet } from '../core/packet.js';
 import { Decoder } from '../decode/decoder.js';
 import { Policy } from '../decide/policy.js';
 import type { Detector } from '../detect/detector.js';
-import { createDetectors, detectorsNeedFlows } from '../detect/registry.js';
+import { createDetectors, detectorsNeedingFlows } from '../detect/registry.js';
 import { FlowTable } from '../flow/flow-table.js';
 import type { Outputs } from '../output/outputs.js';
 
@@ -75,11 +76,19 @@ export class Engine {
     this.outputs = opts.outputs;
     this.onDecision = opts.onDecision;
     this.statsInterval = config.stats.interval;
-    const track = config.flow.tracking === 'on' || (config.flow.tracking === 'auto' && detectorsNeedFlows(config.detect));
+    const needing = detectorsNeedingFlows(config.detect);
+    if (config.flow.tracking === 'off' && needing.length > 0) {
+      throw new PalisadeError(
+        'PAL_ERR_CONFIG_INVALID',
+        `flow.tracking is off, but these enabled detectors need flow state: ${needing.join(', ')} (disable them or set flow.tracking to auto)`,
+      );
+    }
+    const track = config.flow.tracking === 'on' || (config.flow.tracking === 'auto' && needing.length > 0);
     this.flows = track
       ? new FlowTable({ timeout: config.flow.timeout, closedTimeout: config.flow.closed_timeout, maxFlows: config.flow.max_flows }, this.clock)
       : null;
-    this.detectors = createDetectors(config.detect, { clock: this.clock, flows: this.flows });
+    const homeNet = config.home_net.length > 0 ? CidrSet.parse(config.home_net) : null;
+    this.detectors = createDetectors(config.detect, { clock: this.clock, flows: this.flows, homeNet });
     this.policy = new Policy({ trusted: CidrSet.parse(config.trusted), duration: config.block.duration });
   }
 
@@ -239,7 +248,7 @@ export class Engine {
 
   /** Ends a run: a last tick of notices, a final stats event, everything flushed. */
   finish(): void {
-    for (const d of this.detectors) d.onTick(this.clock.now, this.notices);
+    for (const d of this.detectors) d.onFinish(this.clock.now, this.notices);
     if (this.notices.length !== 0) this.handleNotices(this.clock.now);
     this.emitStats();
     this.outputs?.flush();

@@ -1,0 +1,55 @@
+// Detection profiles: one word sets every scan threshold and window at once; keys set in the
+// config file override the profile's. `normal` is the default and the schema's defaults. The
+// reasons for each value are in docs/detection.md.
+
+export const PROFILE_NAMES = ['normal', 'aggressive', 'paranoid'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+/** Per-profile values of the `detect:` section (durations in config syntax). */
+export const PROFILES = {
+  normal: {
+    port_scan: {
+      // Zeek's scan.zeek: 15 distinct failed ports per attacker/victim in 5 minutes.
+      ports: 15,
+      window: '5m',
+      failure_ratio: 0.5,
+      response_timeout: '3s',
+      distributed: { ports: 30, sources: 3, source_ports: 5 },
+    },
+    // Zeek's address-scan threshold: 25 hosts in 5 minutes.
+    sweep: { hosts: 25, window: '5m', failure_ratio: 0.5, response_timeout: '3s' },
+    slow_scan: { ports: 30, window: '1h', min_duration: '5m', failure_ratio: 0.5 },
+    os_fingerprint: { probes: 4, window: '5m' },
+  },
+  aggressive: {
+    port_scan: { ports: 8, window: '15m', failure_ratio: 0.4, response_timeout: '3s', distributed: { ports: 20, sources: 3, source_ports: 4 } },
+    sweep: { hosts: 12, window: '15m', failure_ratio: 0.4, response_timeout: '3s' },
+    slow_scan: { ports: 20, window: '6h', min_duration: '15m', failure_ratio: 0.4 },
+    os_fingerprint: { probes: 3, window: '15m' },
+  },
+  paranoid: {
+    port_scan: { ports: 5, window: '1h', failure_ratio: 0.3, response_timeout: '5s', distributed: { ports: 12, sources: 2, source_ports: 3 } },
+    sweep: { hosts: 6, window: '1h', failure_ratio: 0.3, response_timeout: '5s' },
+    slow_scan: { ports: 10, window: '24h', min_duration: '1h', failure_ratio: 0.3 },
+    os_fingerprint: { probes: 2, window: '1h' },
+  },
+} as const;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `over` laid on `base`: mappings merge key by key, anything else in `over` wins. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/** The raw config with its profile's detection values filled in under the keys it does not set. */
+export function applyProfile(raw: Record<string, unknown>): Record<string, unknown> {
+  const name = raw.profile ?? 'normal';
+  if (typeof name !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(name)) return raw; // the schema reports it
+  return deepMerge({ detect: PROFILES[name as ProfileName] }, raw) as Record<string, unknown>;
+}

@@ -1,0 +1,154 @@
+// Slow scans: the distinct-port logic of the port scan detector over a long window (an hour by
+// default, up to a day), for scanners that pace their probes under the short window's threshold.
+// Distinct ports per (source, target) are counted in HyperLogLog sketches (64 bytes a pair), the
+// table is sized from a memory cap and evicts the least recently active pair when full. A scan
+// shorter than `min_duration` is the port scan detector's to report.
+
+import type { CidrSet } from '../core/addr.js';
+import type { Clock } from '../core/clock.js';
+import { KeyTable } from '../core/key-table.js';
+import type { NoticeQueue } from '../core/notice.js';
+import type { Packet } from '../core/packet.js';
+import type { FlowTable } from '../flow/flow-table.js';
+import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
+import { Hll, mix32, TABLE_SLACK, zero } from './distinct.js';
+import { failedEnough } from './pending.js';
+import { SE, ScanEvent } from './probe.js';
+import { keyAddr, pushReport } from './report.js';
+
+export interface SlowScanConfig {
+  enabled: boolean;
+  /** Distinct ports (estimated) on one target within the window. */
+  ports: number;
+  window: number;
+  /** A scan must span at least this long to be slow (shorter ones are port_scan's). */
+  min_duration: number;
+  failure_ratio: number;
+  /** Bytes the detector's tables may use in total; sets how many pairs it tracks. */
+  memory: number;
+}
+
+export const SIG_SLOW_SCAN = 9001300;
+
+const V_START = 0;
+const V_LAST = 1;
+const V_PROBES = 2;
+const V_ANS = 3;
+const V_FIRED = 4;
+const V_COUNT = 5;
+
+/** Upper bound of the bytes one tracked pair costs: record, hash index, free list, sketch. */
+export const SLOW_SCAN_BYTES_PER_PAIR = 128 + 16 + 4 + 1 + Hll.BYTES_PER_KEY;
+
+export class SlowScanDetector implements Detector {
+  readonly name = 'slow_scan';
+  private readonly table: KeyTable;
+  private readonly hll: Hll;
+  private readonly ev = new ScanEvent();
+  private readonly flows: FlowTable;
+  private readonly homeNet: CidrSet | null;
+  private readonly clock: Clock;
+  private fired = 0;
+
+  constructor(
+    private readonly cfg: SlowScanConfig,
+    env: DetectorEnv,
+  ) {
+    if (env.flows === null) throw new Error('slow_scan needs flow tracking');
+    this.flows = env.flows;
+    this.homeNet = env.homeNet;
+    this.clock = env.clock;
+    const capacity = Math.max(16, Math.floor(cfg.memory / SLOW_SCAN_BYTES_PER_PAIR));
+    this.table = new KeyTable(8, capacity, env.clock, V_COUNT, TABLE_SLACK);
+    this.hll = new Hll(capacity);
+  }
+
+  onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
+    const ev = this.ev;
+    if (!ev.read(p, this.flows, this.homeNet) || (ev.type !== SE.PROBE && ev.type !== SE.ANSWER)) return;
+    const t = this.table;
+    const k = t.key;
+    k[0] = ev.i0;
+    k[1] = ev.i1;
+    k[2] = ev.i2;
+    k[3] = ev.i3;
+    k[4] = ev.t0;
+    k[5] = ev.t1;
+    k[6] = ev.t2;
+    k[7] = ev.t3;
+    if (ev.type === SE.ANSWER) {
+      const s = t.find();
+      if (s >= 0) t.vals[t.valBase(s) + V_ANS]++;
+      return;
+    }
+    const now = clock.now;
+    const s = t.get();
+    const v = t.vals;
+    const b = t.valBase(s);
+    if (t.isNew || now - v[b + V_START]! > this.cfg.window) {
+      zero(v, b, V_COUNT);
+      v[b + V_START] = now;
+      this.hll.clear(s);
+    }
+    v[b + V_LAST] = now;
+    v[b + V_PROBES]++;
+    // TCP and UDP ports are different services: the class goes into the hashed value.
+    if (!this.hll.add(s, mix32(ev.port | (ev.cls << 16))) || v[b + V_FIRED] !== 0) return;
+    if (now - v[b + V_START]! < this.cfg.min_duration) return;
+    const ports = this.hll.estimate(s);
+    if (ports < this.cfg.ports || !failedEnough(v[b + V_ANS]!, v[b + V_PROBES]!, this.cfg.failure_ratio)) return;
+    v[b + V_FIRED] = 1;
+    this.fired++;
+    const probes = v[b + V_PROBES]!;
+    const duration = now - v[b + V_START]!;
+    pushReport(out, this.clock, {
+      kind: 'slow_scan',
+      detector: this.name,
+      src: keyAddr(t, s, 0),
+      dst: keyAddr(t, s, 4),
+      dstPort: 0,
+      proto: p.ipProto,
+      severity: 3,
+      signatureId: SIG_SLOW_SCAN,
+      signature: `PALISADE slow scan: about ${ports} ports on one host over ${Math.round(duration)}s`,
+      evidence: {
+        target: keyAddr(t, s, 4).toString(),
+        ports,
+        probes,
+        answered: Math.min(v[b + V_ANS]!, probes),
+        probes_per_minute: Math.round((probes / Math.max(duration, 1)) * 600) / 10,
+        threshold: this.cfg.ports,
+        window: this.cfg.window,
+        first_seen: v[b + V_START],
+        last_seen: now,
+      },
+    });
+  }
+
+  onTick(now: number): void {
+    this.table.expire(now - this.cfg.window);
+  }
+
+  onFinish(): void {}
+
+  stats(): DetectorStats {
+    return {
+      tracked: this.table.size,
+      memuse: this.table.memoryBytes + this.hll.memoryBytes,
+      memcap: this.cfg.memory,
+      evicted: this.table.evicted,
+      fired: this.fired,
+    };
+  }
+
+  clear(): void {
+    this.table.clear();
+  }
+}
+
+export const slowScanFactory: DetectorFactory<SlowScanConfig> = {
+  name: 'slow_scan',
+  description: 'slow port scans over long windows, counted in HyperLogLog sketches under a memory cap',
+  needsFlows: true,
+  create: (cfg, env) => new SlowScanDetector(cfg, env),
+};
