@@ -6,12 +6,12 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, replayJson, sh, tempDir } from './helpers/cli.js';
+import { eveLines, exited, isRoot, must, waitFor } from './helpers/netns.js';
 
-const isRoot = process.getuid?.() === 0;
 const NS_A = `pal-a-${process.pid}`;
 const NS_B = `pal-b-${process.pid}`;
 const IF_A = `pva${process.pid % 100000}`;
@@ -20,12 +20,6 @@ const ADDR_A = '198.18.10.1';
 const ADDR_B = '198.18.10.2';
 /** Nobody owns it; A reaches it at B's MAC, so B's kernel never answers. */
 const SINK = '198.18.10.99';
-
-function must(cmd: string): string {
-  const r = sh(cmd);
-  if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
 function setUp(): void {
   must(`ip netns add ${NS_A}`);
@@ -47,40 +41,6 @@ function setUp(): void {
 function tearDown(): void {
   sh(`ip netns del ${NS_A}`);
   sh(`ip netns del ${NS_B}`);
-}
-
-function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; got: ${text}`)), ms);
-    const on = (chunk: Buffer): void => {
-      text += chunk.toString();
-      if (re.test(text)) {
-        clearTimeout(timer);
-        child[stream]!.off('data', on);
-        resolve(text);
-      }
-    };
-    child[stream]!.on('data', on);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ${re}; output: ${text}`));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code ?? -1));
-  });
-}
-
-function eveLines(path: string): any[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l)
-    .map((l) => JSON.parse(l));
 }
 
 describe('live capture', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
