@@ -5,12 +5,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { GEN, replayJson, sh, tempDir } from './helpers/cli.js';
+import { PCAPS } from './helpers/pcaps.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const PCAPS = process.env.PALISADE_PCAPS ?? join(REPO, '..', 'shared', 'pcaps');
 
 // Our counter -> tcpdump filter. tcpdump's tcp[] only reads IPv4, so IPv6 SYNs are matched by hand.
 const FILTERS: Record<string, string> = {
