@@ -90,11 +90,20 @@ function main(): void {
     capture: { packets: N, bytes: statSync(file).size },
   };
 
-  const tracked = join(OUT_DIR, 'flows-on.yaml');
-  writeFileSync(tracked, 'flow:\n  tracking: on\n');
+  const SCANS = ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags'];
+  const config = (name: string, text: string): string => {
+    const f = join(OUT_DIR, `${name}.yaml`);
+    writeFileSync(f, text);
+    return f;
+  };
+  const off = SCANS.map((d) => `  ${d}:\n    enabled: false\n`).join('');
+  const seed = config('seed-rule', `detect:\n  syn_rate:\n    enabled: true\n${off}`);
   const pipelines: [string, string | undefined][] = [
-    ['decode + example detector', undefined],
-    ['with flow tracking on', tracked],
+    // The engine issue's two pipelines, as a baseline in the same run...
+    ['decode + example detector', seed],
+    ['decode + flow tracking, no detector', config('flows-only', `flow:\n  tracking: on\ndetect:\n${off}`)],
+    // ...and the default: every scan detector on (normal profile).
+    ['every scan detector (defaults)', undefined],
   ];
   const rows: Record<string, unknown>[] = [];
   for (const pin of pinAvailable ? [true, false] : [false]) {
@@ -148,8 +157,8 @@ function main(): void {
     const r = run('/usr/bin/python3', [SCAPY, small]);
     const m = /packets=(\d+) blocked=(\d+) seconds=([\d.]+) pps=(\d+)/.exec(r.stdout);
     if (m) {
-      const ours = replay(small, pinAvailable);
-      const main = rows[0] as { palisade_pps: number };
+      const ours = replay(small, pinAvailable, seed);
+      const main = rows.find((r) => r.pipeline === 'every scan detector (defaults)') as { palisade_pps: number };
       results.scapy = {
         packets: Number(m[1]),
         pps: Number(m[4]),
