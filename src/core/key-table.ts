@@ -17,6 +17,15 @@ const R_PREV = 3;
 const R_NEXT = 4;
 const R_KEY = 5;
 
+/** murmur3's 32-bit finaliser: every input bit moves every output bit. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 export class KeyTable {
   readonly words: number;
   readonly capacity: number;
@@ -111,12 +120,7 @@ export class KeyTable {
         h ^= h >>> 15;
       }
     }
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return h;
+    return fmix32(h);
   }
 
   private matches(base: number, h: number): boolean {
@@ -176,6 +180,21 @@ export class KeyTable {
     this.live[s] = 1;
     this.isNew = true;
     return s;
+  }
+
+  /**
+   * For owners whose value 0 is a window's start time: when the slot was just created by get(),
+   * or its window of `window` seconds is over, zeroes its values and starts the window now.
+   * Returns true when it did (the owner then resets any state it keeps beside the record).
+   */
+  restartWindow(slot: number, window: number): boolean {
+    const v = this.vals;
+    const b = this.valBase(slot);
+    const now = this.clock.now;
+    if (!this.isNew && now - v[b]! <= window) return false;
+    for (let i = b + 1, end = b + this.valueCount; i < end; i++) v[i] = 0;
+    v[b] = now;
+    return true;
   }
 
   /** Index in `vals` of the slot's first value. */

@@ -9,7 +9,6 @@ import type { NoticeQueue } from '../core/notice.js';
 import { PF, TCP, type Packet } from '../core/packet.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
 import { impossibleFlags } from './probe.js';
-import { zero } from './distinct.js';
 import { keyAddr, pushReport } from './report.js';
 
 export interface BadFlagsConfig {
@@ -40,7 +39,7 @@ export function flagText(f: number): string {
     .join('+');
 }
 
-const V_START = 0;
+const V_START = 0; // the window start (KeyTable.restartWindow)
 const V_LAST = 1;
 const V_PACKETS = 2;
 const V_FIRED = 3;
@@ -78,10 +77,7 @@ export class BadFlagsDetector implements Detector {
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.isNew || now - v[b + V_START]! > this.cfg.window) {
-      zero(v, b, V_COUNT);
-      v[b + V_START] = now;
-    }
+    t.restartWindow(s, this.cfg.window);
     v[b + V_LAST] = now;
     v[b + V_PACKETS]++;
     v[b + V_FLAGS] = v[b + V_FLAGS]! | p.tcpFlags;

@@ -4,17 +4,13 @@
 // decide verdicts, and a replay must give the same verdicts on every run (a per-process seed
 // would move bit collisions around). The price, a known hash, is noted in docs/detection.md.
 
+import { fmix32 } from '../core/key-table.js';
+
 const SEED = 0x5bd1e995;
 
 /** A well-mixed 32-bit hash of `x` (murmur3 finaliser over a seeded value). */
 export function mix32(x: number): number {
-  let h = Math.imul(x ^ SEED, 0x9e3779b1);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
+  return fmix32(Math.imul(x ^ SEED, 0x9e3779b1));
 }
 
 /** Hash of an address held as four words. */

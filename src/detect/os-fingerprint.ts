@@ -11,7 +11,6 @@ import type { NoticeQueue } from '../core/notice.js';
 import { PF, TCP, type Packet } from '../core/packet.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
 import { hasTimestamp } from './probe.js';
-import { zero } from './distinct.js';
 import { keyAddr, pushReport } from './report.js';
 
 export interface OsFingerprintConfig {
@@ -85,7 +84,7 @@ function popcount(x: number): number {
   return n;
 }
 
-const V_START = 0;
+const V_START = 0; // the window start (KeyTable.restartWindow)
 const V_LAST = 1;
 const V_TYPES = 2;
 const V_PACKETS = 3;
@@ -127,10 +126,7 @@ export class OsFingerprintDetector implements Detector {
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.isNew || now - v[b + V_START]! > this.cfg.window) {
-      zero(v, b, V_COUNT);
-      v[b + V_START] = now;
-    }
+    t.restartWindow(s, this.cfg.window);
     v[b + V_LAST] = now;
     v[b + V_PACKETS]++;
     const types = v[b + V_TYPES]! | type;

@@ -60,7 +60,7 @@ const SRC_SAMPLE = 16;
 const SRC_BITS = 256;
 
 // Pair record values.
-const P_START = 0;
+const P_START = 0; // the window start (KeyTable.restartWindow)
 const P_LAST = 1;
 const P_PROBES = 2;
 const P_PORTS = 3;
@@ -77,7 +77,7 @@ const P_FP = 13; // + fingerprint bit index (4)
 const P_COUNT = 17;
 
 // Target record values.
-const T_START = 0;
+const T_START = 0; // the window start
 const T_PROBES = 1;
 const T_PORTS = 2;
 const T_SOURCES = 3;
@@ -137,14 +137,8 @@ export class PortScanDetector implements Detector {
     if (!ev.read(p, this.flows, this.homeNet)) return;
     const pairs = this.pairs;
     const k = pairs.key;
-    k[0] = ev.i0;
-    k[1] = ev.i1;
-    k[2] = ev.i2;
-    k[3] = ev.i3;
-    k[4] = ev.t0;
-    k[5] = ev.t1;
-    k[6] = ev.t2;
-    k[7] = ev.t3;
+    ev.keyInitiator(k, 0);
+    ev.keyTarget(k, 4);
     k[8] = ev.cls;
     if (ev.type === SE.PROBE) {
       const s = this.pairProbe(p, clock.now);
@@ -172,9 +166,7 @@ export class PortScanDetector implements Detector {
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.isNew || now - v[b + P_START]! > this.cfg.window) {
-      zero(v, b, P_COUNT);
-      v[b + P_START] = now;
+    if (t.restartWindow(s, this.cfg.window)) {
       v[b + P_SPORT] = p.sport;
       this.portBits.clear(s);
     }
@@ -213,21 +205,21 @@ export class PortScanDetector implements Detector {
     return failedEnough(answered, probes, this.cfg.failure_ratio);
   }
 
+  /** The target table with its scratch key set to the event's target and class. */
+  private targetKeyed(): KeyTable {
+    const t = this.targets!;
+    this.ev.keyTarget(t.key, 0);
+    t.key[4] = this.ev.cls;
+    return t;
+  }
+
   private targetProbe(now: number): void {
     const ev = this.ev;
-    const t = this.targets!;
-    const k = t.key;
-    k[0] = ev.t0;
-    k[1] = ev.t1;
-    k[2] = ev.t2;
-    k[3] = ev.t3;
-    k[4] = ev.cls;
+    const t = this.targetKeyed();
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.isNew || now - v[b + T_START]! > this.cfg.window) {
-      zero(v, b, T_COUNT);
-      v[b + T_START] = now;
+    if (t.restartWindow(s, this.cfg.window)) {
       this.tPortBits!.clear(s);
       this.tSrcBits!.clear(s);
     }
@@ -268,14 +260,7 @@ export class PortScanDetector implements Detector {
   }
 
   private targetAnswer(): void {
-    const ev = this.ev;
-    const t = this.targets!;
-    const k = t.key;
-    k[0] = ev.t0;
-    k[1] = ev.t1;
-    k[2] = ev.t2;
-    k[3] = ev.t3;
-    k[4] = ev.cls;
+    const t = this.targetKeyed();
     const s = t.find();
     if (s < 0) return;
     const b = t.valBase(s);

@@ -133,6 +133,22 @@ export class ScanEvent {
   /** CLOSE: a CLOSE value. */
   close = 0;
 
+  /** Writes the initiator's four words into a key from word `at`. */
+  keyInitiator(k: Int32Array, at: number): void {
+    k[at] = this.i0;
+    k[at + 1] = this.i1;
+    k[at + 2] = this.i2;
+    k[at + 3] = this.i3;
+  }
+
+  /** Writes the target's four words into a key from word `at`. */
+  keyTarget(k: Int32Array, at: number): void {
+    k[at] = this.t0;
+    k[at + 1] = this.t1;
+    k[at + 2] = this.t2;
+    k[at + 3] = this.t3;
+  }
+
   private fromPacket(p: Packet, initiatorIsSrc: boolean): void {
     if (initiatorIsSrc) {
       this.i0 = p.src0;

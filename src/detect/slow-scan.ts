@@ -11,7 +11,7 @@ import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
 import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
-import { Hll, mix32, TABLE_SLACK, zero } from './distinct.js';
+import { Hll, mix32, TABLE_SLACK } from './distinct.js';
 import { failedEnough } from './pending.js';
 import { SE, ScanEvent } from './probe.js';
 import { keyAddr, pushReport } from './report.js';
@@ -30,7 +30,7 @@ export interface SlowScanConfig {
 
 export const SIG_SLOW_SCAN = 9001300;
 
-const V_START = 0;
+const V_START = 0; // the window start (KeyTable.restartWindow)
 const V_LAST = 1;
 const V_PROBES = 2;
 const V_ANS = 3;
@@ -67,15 +67,8 @@ export class SlowScanDetector implements Detector {
     const ev = this.ev;
     if (!ev.read(p, this.flows, this.homeNet) || (ev.type !== SE.PROBE && ev.type !== SE.ANSWER)) return;
     const t = this.table;
-    const k = t.key;
-    k[0] = ev.i0;
-    k[1] = ev.i1;
-    k[2] = ev.i2;
-    k[3] = ev.i3;
-    k[4] = ev.t0;
-    k[5] = ev.t1;
-    k[6] = ev.t2;
-    k[7] = ev.t3;
+    ev.keyInitiator(t.key, 0);
+    ev.keyTarget(t.key, 4);
     if (ev.type === SE.ANSWER) {
       const s = t.find();
       if (s >= 0) t.vals[t.valBase(s) + V_ANS]++;
@@ -85,11 +78,7 @@ export class SlowScanDetector implements Detector {
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.isNew || now - v[b + V_START]! > this.cfg.window) {
-      zero(v, b, V_COUNT);
-      v[b + V_START] = now;
-      this.hll.clear(s);
-    }
+    if (t.restartWindow(s, this.cfg.window)) this.hll.clear(s);
     v[b + V_LAST] = now;
     v[b + V_PROBES]++;
     // TCP and UDP ports are different services: the class goes into the hashed value.

@@ -11,7 +11,7 @@ import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
 import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
-import { BitSets, mixAddr, TABLE_SLACK, zero } from './distinct.js';
+import { BitSets, mixAddr, TABLE_SLACK } from './distinct.js';
 import { PendingList, failedEnough, probesBy } from './pending.js';
 import { PC, PROBE_NAME, SE, ScanEvent, countFingerprint } from './probe.js';
 import { addrAt, classProto, fingerprintEvidence, keyAddr, pushReport } from './report.js';
@@ -32,7 +32,7 @@ export const SIG_SWEEP = 9001100; // + class
 const HOST_BITS = 512;
 const HOST_SAMPLE = 8;
 
-const V_START = 0;
+const V_START = 0; // the window start (KeyTable.restartWindow)
 const V_LAST = 1;
 const V_PROBES = 2;
 const V_HOSTS = 3;
@@ -74,10 +74,7 @@ export class SweepDetector implements Detector {
     if (!ev.read(p, this.flows, this.homeNet) || ev.type === SE.CLOSE) return;
     const t = this.table;
     const k = t.key;
-    k[0] = ev.i0;
-    k[1] = ev.i1;
-    k[2] = ev.i2;
-    k[3] = ev.i3;
+    ev.keyInitiator(k, 0);
     k[4] = ev.port;
     k[5] = ev.cls;
     const now = clock.now;
@@ -92,11 +89,7 @@ export class SweepDetector implements Detector {
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.isNew || now - v[b + V_START]! > this.cfg.window) {
-      zero(v, b, V_COUNT);
-      v[b + V_START] = now;
-      this.hostBits.clear(s);
-    }
+    if (t.restartWindow(s, this.cfg.window)) this.hostBits.clear(s);
     v[b + V_LAST] = now;
     v[b + V_PROBES]++;
     if (this.hostBits.add(s, mixAddr(ev.t0, ev.t1, ev.t2, ev.t3))) {

@@ -20,9 +20,9 @@ export interface SynRateConfig {
 
 export const SIG_SYN_RATE = 9000001;
 
-// Per-source values in the key table's records.
-const V_COUNT = 0;
-const V_START = 1;
+// Per-source values in the key table's records (the window start first: KeyTable.restartWindow).
+const V_START = 0;
+const V_COUNT = 1;
 const V_FIRED = 2;
 
 export class SynRateDetector implements Detector {
@@ -54,11 +54,7 @@ export class SynRateDetector implements Detector {
     const now = clock.now;
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.isNew || now - v[b + V_START]! > this.window) {
-      v[b + V_COUNT] = 0;
-      v[b + V_START] = now;
-      v[b + V_FIRED] = 0;
-    }
+    t.restartWindow(s, this.window);
     const c = ++v[b + V_COUNT]!;
     if (c >= this.threshold && v[b + V_FIRED] === 0) {
       v[b + V_FIRED] = 1;
