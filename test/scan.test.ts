@@ -158,10 +158,66 @@ describe('profiles', () => {
   });
 });
 
+describe('prefilter', () => {
+  /** Five answered connections to open ports, then SYNs to 20 closed ports of the same host. */
+  function openThenClosed(yaml: string) {
+    const h = harness(yaml);
+    for (let i = 0; i < 5; i++) {
+      const t = T0 + i * 0.01;
+      h.send(t, seg('198.18.1.20', '198.18.2.2', 41000 + i, 8000 + i, F.SYN));
+      h.send(t + 0.001, seg('198.18.2.2', '198.18.1.20', 8000 + i, 41000 + i, F.SYN | F.ACK));
+      h.send(t + 0.002, seg('198.18.1.20', '198.18.2.2', 41000 + i, 8000 + i, F.RST));
+    }
+    for (let i = 0; i < 20; i++) {
+      const t = T0 + 1 + i * 0.01;
+      h.send(t, seg('198.18.1.20', '198.18.2.2', 42000 + i, 1000 + i, F.SYN));
+      h.send(t + 0.001, seg('198.18.2.2', '198.18.1.20', 1000 + i, 42000 + i, F.RST | F.ACK));
+    }
+    h.engine.finish();
+    return h;
+  }
+
+  it('replays the probes a source made before its first failure: same verdict and evidence as without it', () => {
+    const on = openThenClosed('');
+    const off = openThenClosed('detect:\n  prefilter:\n    enabled: false\n');
+    assert.deepEqual(on.kinds('198.18.1.20'), ['syn_scan']);
+    assert.deepEqual(on.kinds('198.18.1.20'), off.kinds('198.18.1.20'));
+    const [a, b] = [on.alerts[0]!.notice.evidence, off.alerts[0]!.notice.evidence];
+    for (const k of ['probes', 'ports', 'answered', 'rejected', 'half_open', 'first_seen', 'ports_sample']) assert.deepEqual(a[k], b[k], k);
+    assert.equal(a.answered, 5);
+    assert.equal(a.half_open, 5, 'the replayed probes keep their outcomes');
+    const pf = (on.engine.buildStats() as { detect: { prefilter: Record<string, number> } }).detect.prefilter;
+    assert.equal(pf.escalated, 1);
+  });
+
+  it('keeps the time of the first probes of a filtered slow scan across escalation', () => {
+    const h = harness();
+    for (let i = 0; i < 40; i++) h.send(T0 + i * 30, seg('198.18.1.21', '198.18.2.2', 43000 + i, 3000 + i * 7, F.SYN));
+    h.engine.finish();
+    assert.deepEqual(h.kinds('198.18.1.21'), ['slow_scan']);
+    assert.equal(h.alerts[0]!.notice.evidence.first_seen, T0);
+  });
+
+  it('keeps sources whose probes are all answered out of the detectors', () => {
+    const h = harness();
+    for (let i = 0; i < 200; i++) {
+      const t = T0 + i * 0.01;
+      h.send(t, seg('198.18.1.22', `198.18.3.${i % 50}`, 20000 + i, 443, F.SYN));
+      h.send(t + 0.0005, seg(`198.18.3.${i % 50}`, '198.18.1.22', 443, 20000 + i, F.SYN | F.ACK));
+    }
+    h.engine.finish();
+    const d = (h.engine.buildStats() as { detect: { prefilter: Record<string, number>; detectors: Record<string, { tracked: number }> } }).detect;
+    assert.equal(d.prefilter.sources, 1);
+    assert.equal(d.prefilter.escalated, 0);
+    for (const name of ['port_scan', 'sweep', 'slow_scan']) assert.equal(d.detectors[name]!.tracked, 0, name);
+    assert.deepEqual(h.alerts, []);
+  });
+});
+
 describe('memory bound', () => {
-  it('keeps the slow-scan tracker under its cap with 1,000,000 spoofed sources', () => {
-    const cap = 4 << 20;
-    const h = harness(`detect:\n  slow_scan:\n    memory: ${cap}\n`);
+  /** One SYN from each of 1,000,000 spoofed sources, through an engine over `yaml`. */
+  function spoofedFlood(yaml: string) {
+    const h = harness(yaml);
     const frame = seg('10.0.0.1', '198.18.2.2', 40000, 80, F.SYN);
     const ipo = 14;
     for (let i = 0; i < 1_000_000; i++) {
@@ -171,13 +227,31 @@ describe('memory bound', () => {
       h.send(T0 + i * 1e-5, frame);
     }
     h.engine.finish();
-    const s = h.engine.buildStats() as { detect: { detectors: Record<string, { memuse: number; evicted: number; memcap?: number }> } };
-    const slow = s.detect.detectors.slow_scan!;
+    const s = h.engine.buildStats() as {
+      detect: { prefilter?: Record<string, number>; detectors: Record<string, { memuse: number; evicted: number; tracked: number; memcap?: number }> };
+    };
+    assert.deepEqual(h.alerts, [], 'one probe per source is no scan');
+    return s.detect;
+  }
+
+  it('keeps the slow-scan tracker under its cap with 1,000,000 spoofed sources (prefilter off)', () => {
+    const cap = 4 << 20;
+    const d = spoofedFlood(`detect:\n  prefilter:\n    enabled: false\n  slow_scan:\n    memory: ${cap}\n`);
+    const slow = d.detectors.slow_scan!;
     assert.ok(slow.memuse <= cap, `slow_scan uses ${slow.memuse} bytes, cap ${cap}`);
     assert.equal(slow.memcap, cap);
     assert.ok(slow.evicted > 900_000, `evicted ${slow.evicted}`);
-    assert.ok(s.detect.detectors.port_scan!.evicted > 900_000);
-    assert.deepEqual(h.alerts, [], 'one probe per source is no scan');
+    assert.ok(d.detectors.port_scan!.evicted > 900_000);
+  });
+
+  it('holds the prefilter to its table, and keeps spoofed single probes out of the detectors', () => {
+    const d = spoofedFlood('detect:\n  prefilter:\n    max_sources: 4096\n');
+    const pf = d.prefilter!;
+    assert.equal(pf.sources, 4096);
+    assert.ok(pf.evicted > 990_000, `evicted ${pf.evicted}`);
+    assert.equal(pf.escalated, 0);
+    assert.ok(pf.memuse < 4096 * 512, `prefilter uses ${pf.memuse} bytes`);
+    for (const name of ['port_scan', 'sweep', 'slow_scan']) assert.equal(d.detectors[name]!.tracked, 0, name);
   });
 });
 

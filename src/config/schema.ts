@@ -118,6 +118,18 @@ export const configSchema = z.strictObject({
   home_net: z.array(cidr, { error: 'expected a list of CIDRs' }).default([]),
   detect: z
     .strictObject({
+      /**
+       * Per-source prefilter of the scan detectors: sources whose probes are all answered never
+       * reach their tables; a source with failed probes is escalated and its recent probes are
+       * replayed (docs/detection.md). Off: every probe goes to every scan detector.
+       */
+      prefilter: z
+        .strictObject({
+          enabled: bool(true),
+          /** ~400 bytes a source (record and its ring of recent probes); allocated up front. */
+          max_sources: int(16, 4194304, 16384),
+        })
+        .prefault({}),
       port_scan: z
         .strictObject({
           enabled: bool(true),

@@ -130,6 +130,11 @@ export class IpAddr {
   toString(): string {
     return formatAddr(this.v6, this.w0, this.w1, this.w2, this.w3);
   }
+
+  /** Text in JSON: evidence may hold addresses and leave formatting to output. */
+  toJSON(): string {
+    return this.toString();
+  }
 }
 
 /** A prefix in the 128-bit mapped space: IPv4 /n is stored as /(96+n). */

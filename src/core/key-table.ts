@@ -17,6 +17,16 @@ const R_PREV = 3;
 const R_NEXT = 4;
 const R_KEY = 5;
 
+/**
+ * Writes every page of a freshly allocated buffer, so that the kernel maps it now, at startup,
+ * and not on first use in the packet path (a page fault per 4 KiB of table while traffic flows).
+ */
+export function prefault<T extends ArrayBufferView>(a: T): T {
+  const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  for (let i = 0; i < b.length; i += 4096) b[i] = 0;
+  return a;
+}
+
 /** murmur3's 32-bit finaliser: every input bit moves every output bit. */
 export function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -45,17 +55,27 @@ export class KeyTable {
 
   /** Per-slot values: slot s owns vals[valBase(s) .. valBase(s) + valueCount). */
   readonly vals: Float64Array;
+  /** The same values as 32-bit words, for owners that pack integers: see intBase(). */
+  readonly ints: Int32Array;
   readonly valueCount: number;
   /** Record stride in 32-bit words (even, so that `last` is an aligned f64). */
   private readonly stride: number;
   private readonly valOffset: number;
   private readonly rec: Int32Array;
   private readonly recF: Float64Array;
+  /**
+   * Open-addressed index: each entry is a slot number with a tag of high hash bits above it, so
+   * that a probe past another key rarely reads that key's record; -1 is empty.
+   */
   private readonly index: Int32Array;
+  private readonly slotBits: number;
+  private readonly slotMask: number;
   private readonly mask: number;
   private readonly free: Int32Array;
   private readonly live: Uint8Array;
   private freeTop: number;
+  /** The slot last returned by get() or find(), or -1. */
+  private lastSlot = -1;
   private head = -1; // most recently used
   private tail = -1; // least recently used
   private readonly seed: number;
@@ -83,15 +103,20 @@ export class KeyTable {
     if (stride > 16) stride = (stride + 15) & ~15;
     this.stride = stride;
     const buf = new ArrayBuffer(this.stride * 4 * capacity);
-    this.rec = new Int32Array(buf);
+    this.rec = prefault(new Int32Array(buf));
     this.recF = new Float64Array(buf);
     this.vals = this.recF;
+    this.ints = this.rec;
     let size = 2;
     while (size < capacity * 2) size *= 2;
     this.index = new Int32Array(size).fill(-1);
+    let bits = 1;
+    while (1 << bits < capacity) bits++;
+    this.slotBits = bits;
+    this.slotMask = (1 << bits) - 1;
     this.mask = size - 1;
     this.free = new Int32Array(capacity);
-    this.live = new Uint8Array(capacity);
+    this.live = prefault(new Uint8Array(capacity));
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.freeTop = capacity;
     // A per-process seed keeps crafted addresses from colliding on purpose. Verdicts never depend
@@ -123,6 +148,16 @@ export class KeyTable {
     return fmix32(h);
   }
 
+  /** True when the record at `base` holds the scratch key. */
+  private sameKey(base: number): boolean {
+    const r = this.rec;
+    const k = this.key;
+    const kb = base + R_KEY;
+    if (this.words === 4) return r[kb] === k[0] && r[kb + 1] === k[1] && r[kb + 2] === k[2] && r[kb + 3] === k[3];
+    for (let i = 0; i < this.words; i++) if (r[kb + i] !== k[i]) return false;
+    return true;
+  }
+
   private matches(base: number, h: number): boolean {
     const r = this.rec;
     if (r[base + R_HASH] !== h) return false;
@@ -135,28 +170,50 @@ export class KeyTable {
 
   /** The slot holding the scratch key, or -1. Does not touch the LRU order. */
   find(): number {
+    // Packets come in trains (a flow's burst, a scanner's run): the last key found comes first.
+    const last = this.lastSlot;
+    if (last >= 0 && this.sameKey(last * this.stride)) return last;
     const h = this.hashScratch();
+    const tag = this.tagOf(h);
     let i = h & this.mask;
     for (;;) {
-      const s = this.index[i]!;
-      if (s < 0) return -1;
-      if (this.matches(s * this.stride, h)) return s;
+      const e = this.index[i]!;
+      if (e < 0) return -1;
+      if (e >>> this.slotBits === tag) {
+        const s = e & this.slotMask;
+        if (this.matches(s * this.stride, h)) return (this.lastSlot = s);
+      }
       i = (i + 1) & this.mask;
     }
+  }
+
+  /** The hash bits kept beside the slot in an index entry (those above the slot, below the sign). */
+  private tagOf(h: number): number {
+    return h >>> (this.slotBits + 1);
   }
 
   /** The slot for the scratch key, created (evicting the LRU slot if full) when absent; touched. */
   get(): number {
     const now = this.clock.now;
+    const last = this.lastSlot;
+    if (last >= 0 && this.sameKey(last * this.stride)) {
+      this.isNew = false;
+      if (now - this.recF[(last * this.stride + R_LAST) >> 1]! > this.slack) this.touch(last);
+      return last;
+    }
     const h = this.hashScratch();
+    const tag = this.tagOf(h);
     let i = h & this.mask;
     for (;;) {
-      const s = this.index[i]!;
-      if (s < 0) break;
-      if (this.matches(s * this.stride, h)) {
-        this.isNew = false;
-        if (now - this.recF[(s * this.stride + R_LAST) >> 1]! > this.slack) this.touch(s);
-        return s;
+      const e = this.index[i]!;
+      if (e < 0) break;
+      if (e >>> this.slotBits === tag) {
+        const s = e & this.slotMask;
+        if (this.matches(s * this.stride, h)) {
+          this.isNew = false;
+          if (now - this.recF[(s * this.stride + R_LAST) >> 1]! > this.slack) this.touch(s);
+          return (this.lastSlot = s);
+        }
       }
       i = (i + 1) & this.mask;
     }
@@ -168,7 +225,7 @@ export class KeyTable {
       while (this.index[i]! >= 0) i = (i + 1) & this.mask;
     }
     const s = this.free[--this.freeTop]!;
-    this.index[i] = s;
+    this.index[i] = (tag << this.slotBits) | s;
     const base = s * this.stride;
     const r = this.rec;
     r[base + R_HASH] = h;
@@ -179,18 +236,18 @@ export class KeyTable {
     this.size++;
     this.live[s] = 1;
     this.isNew = true;
-    return s;
+    return (this.lastSlot = s);
   }
 
   /**
    * For owners whose value 0 is a window's start time: when the slot was just created by get(),
-   * or its window of `window` seconds is over, zeroes its values and starts the window now.
-   * Returns true when it did (the owner then resets any state it keeps beside the record).
+   * or its window of `window` seconds is over, zeroes its values and starts the window at `now`
+   * (default: the clock's time). Returns true when it did (the owner then resets any state it
+   * keeps beside the record).
    */
-  restartWindow(slot: number, window: number): boolean {
+  restartWindow(slot: number, window: number, now = this.clock.now): boolean {
     const v = this.vals;
     const b = this.valBase(slot);
-    const now = this.clock.now;
     if (!this.isNew && now - v[b]! <= window) return false;
     for (let i = b + 1, end = b + this.valueCount; i < end; i++) v[i] = 0;
     v[b] = now;
@@ -202,6 +259,11 @@ export class KeyTable {
     return (slot * this.stride + this.valOffset) >> 1;
   }
 
+  /** Index in `ints` of the slot's first value word (value i is words 2i and 2i + 1). */
+  intBase(slot: number): number {
+    return slot * this.stride + this.valOffset;
+  }
+
   /** True while the slot holds a key. */
   isLive(slot: number): boolean {
     return this.live[slot] === 1;
@@ -210,6 +272,12 @@ export class KeyTable {
   /** Last time a slot was touched (seconds, packet time). */
   lastSeen(slot: number): number {
     return this.recF[(slot * this.stride + R_LAST) >> 1]!;
+  }
+
+  /** Marks a slot found by find() as used, as get() would have (within `slack`). */
+  use(slot: number): void {
+    this.isNew = false;
+    if (this.clock.now - this.recF[(slot * this.stride + R_LAST) >> 1]! > this.slack) this.touch(slot);
   }
 
   /** Marks a slot as used now: it moves to the head of the LRU list. */
@@ -278,11 +346,13 @@ export class KeyTable {
 
   private removeSlot(s: number, reason: 'evict' | 'expire' | 'delete'): void {
     if (this.onRemove) this.onRemove(s, reason);
+    if (s === this.lastSlot) this.lastSlot = -1;
     const mask = this.mask;
     const r = this.rec;
     // Find the slot's index position, then delete it with backward shift (no tombstones).
+    const slotMask = this.slotMask;
     let i = r[s * this.stride + R_HASH]! & mask;
-    while (this.index[i] !== s) i = (i + 1) & mask;
+    while ((this.index[i]! & slotMask) !== s || this.index[i]! < 0) i = (i + 1) & mask;
     for (;;) {
       this.index[i] = -1;
       let j = i;
@@ -296,7 +366,7 @@ export class KeyTable {
           this.size--;
           return;
         }
-        const home = r[t * this.stride + R_HASH]! & mask;
+        const home = r[(t & slotMask) * this.stride + R_HASH]! & mask;
         // Move t back to i when its home position is not in the cyclic range (i, j].
         const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
         if (!inRange) {

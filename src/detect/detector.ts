@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.js';
 import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
 import type { FlowTable } from '../flow/flow-table.js';
+import type { ScanFeed } from './scan-feed.js';
 
 export interface DetectorStats {
   /** Keys (sources, pairs, ...) currently held. */
@@ -32,13 +33,15 @@ export interface Detector {
 
 /**
  * What a detector may read besides packets: engine time, the track stage's flow table (read
- * only), which is null unless the detector's factory declares `needsFlows`, and the networks it
- * protects (`home_net`; null: every destination counts).
+ * only), which is null unless the detector's factory declares `needsFlows`, the networks it
+ * protects (`home_net`; null: every destination counts), and the packet's scan events (probe,
+ * answer, reject, close; prefiltered per source), non-null when the factory declares `needsScans`.
  */
 export interface DetectorEnv {
   readonly clock: Clock;
   readonly flows: FlowTable | null;
   readonly homeNet: CidrSet | null;
+  readonly scans: ScanFeed | null;
 }
 
 export interface DetectorFactory<C = unknown> {
@@ -46,5 +49,10 @@ export interface DetectorFactory<C = unknown> {
   readonly description: string;
   /** True when the detector reads flow state: the track stage then runs for every packet. */
   readonly needsFlows: boolean;
+  /**
+   * True when the detector reads `env.scans` (implies `needsFlows`). Its `onPacket` is then
+   * called only for the packets that carry scan events (`env.scans.count > 0`).
+   */
+  readonly needsScans?: boolean;
   create(config: C, env: DetectorEnv): Detector;
 }

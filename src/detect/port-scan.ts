@@ -6,15 +6,15 @@
 // sources probing the target: several sources scanning in lock-step are one `decoy_scan` (nmap
 // -D), and many sources each below the threshold covering a port range is a `distributed_scan`.
 
-import type { CidrSet, IpAddr } from '../core/addr.js';
+import type { IpAddr } from '../core/addr.js';
 import type { Clock } from '../core/clock.js';
 import { KeyTable } from '../core/key-table.js';
 import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
-import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
 import { BitSets, mix32, mixAddr, TABLE_SLACK, zero } from './distinct.js';
-import { CLOSE, PC, PROBE_NAME, SCAN_KIND, SE, ScanEvent, countFingerprint } from './probe.js';
+import { CLOSE, PC, PROBE_NAME, SCAN_KIND, SE, type ScanEvent, countFingerprint } from './probe.js';
+import type { ScanFeed } from './scan-feed.js';
 import { addrAt, classProto, fingerprintEvidence, keyAddr, pushReport, sortedSample } from './report.js';
 import { PendingList, failedEnough, probesBy } from './pending.js';
 
@@ -92,7 +92,8 @@ const T_COUNT = 9;
 const S_FIRST = 0;
 const S_PROBES = 1;
 const S_ANS = 2;
-const S_VALS = 3;
+const S_PAIR = 3; // its pair slot when last seen (checked before use)
+const S_VALS = 4;
 
 export class PortScanDetector implements Detector {
   readonly name = 'port_scan';
@@ -104,21 +105,24 @@ export class PortScanDetector implements Detector {
   private readonly tSrcBits: BitSets | null;
   private readonly srcAddr: Int32Array;
   private readonly srcVals: Float64Array;
-  private readonly ev = new ScanEvent();
-  private readonly flows: FlowTable;
-  private readonly homeNet: CidrSet | null;
+  private readonly feed: ScanFeed;
+  /** The event being handled. */
+  private ev: ScanEvent;
   private readonly clock: Clock;
   private readonly pairPending = new PendingList();
   private readonly targetPending = new PendingList();
+  /** The target slot and sample entry of the last probe (-1: none). */
+  private lastTarget = -1;
+  private lastSample = -1;
   private fired = 0;
 
   constructor(
     private readonly cfg: PortScanConfig,
     env: DetectorEnv,
   ) {
-    if (env.flows === null) throw new Error('port_scan needs flow tracking');
-    this.flows = env.flows;
-    this.homeNet = env.homeNet;
+    if (env.scans === null) throw new Error('port_scan needs scan events');
+    this.feed = env.scans;
+    this.ev = env.scans.events[0]!;
     this.clock = env.clock;
     this.pairs = new KeyTable(9, cfg.max_pairs, env.clock, P_COUNT, TABLE_SLACK);
     this.portBits = new BitSets(cfg.max_pairs, PORT_BITS);
@@ -132,18 +136,23 @@ export class PortScanDetector implements Detector {
     this.srcVals = new Float64Array(nt * SRC_SAMPLE * S_VALS);
   }
 
-  onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
-    const ev = this.ev;
-    if (!ev.read(p, this.flows, this.homeNet)) return;
+  onPacket(_p: Packet, _clock: Clock, out: NoticeQueue): void {
+    const feed = this.feed;
+    for (let i = 0; i < feed.count; i++) this.onEvent(feed.events[i]!, out);
+  }
+
+  private onEvent(ev: ScanEvent, out: NoticeQueue): void {
+    this.ev = ev;
+    const now = this.clock.now;
     const pairs = this.pairs;
     const k = pairs.key;
     ev.keyInitiator(k, 0);
     ev.keyTarget(k, 4);
     k[8] = ev.cls;
     if (ev.type === SE.PROBE) {
-      const s = this.pairProbe(p, clock.now);
-      if (this.targets !== null) this.targetProbe(clock.now);
-      this.checkPair(s, clock.now, out);
+      const s = this.pairProbe();
+      if (this.targets !== null) this.targetProbe(s);
+      this.checkPair(s, now, out);
       return;
     }
     const s = pairs.find();
@@ -153,7 +162,7 @@ export class PortScanDetector implements Detector {
       if (ev.type === SE.ANSWER) v[b + P_ANS]++;
       else if (ev.type === SE.REJECT) {
         v[b + P_REJ]++;
-        this.checkPair(s, clock.now, out);
+        this.checkPair(s, now, out);
       } else if (ev.close === CLOSE.HALF_OPEN) v[b + P_HALF]++;
       else v[b + P_CONN]++;
     }
@@ -161,19 +170,20 @@ export class PortScanDetector implements Detector {
   }
 
   /** Counts a probe in its pair record; returns the slot. */
-  private pairProbe(p: Packet, now: number): number {
+  private pairProbe(): number {
+    const ev = this.ev;
     const t = this.pairs;
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.restartWindow(s, this.cfg.window)) {
-      v[b + P_SPORT] = p.sport;
+    if (t.restartWindow(s, this.cfg.window, ev.time)) {
+      v[b + P_SPORT] = ev.sport;
       this.portBits.clear(s);
     }
-    v[b + P_LAST] = now;
+    v[b + P_LAST] = ev.time;
     v[b + P_PROBES]++;
-    if (p.sport === v[b + P_SPORT]) v[b + P_SPORT_SAME]++;
-    const port = this.ev.port;
+    if (ev.sport === v[b + P_SPORT]) v[b + P_SPORT_SAME]++;
+    const port = ev.port;
     if (this.portBits.add(s, mix32(port))) {
       v[b + P_PORTS]++;
       const n = v[b + P_NSAMPLE]!;
@@ -182,7 +192,7 @@ export class PortScanDetector implements Detector {
         v[b + P_NSAMPLE] = n + 1;
       }
     }
-    countFingerprint(p, v, b + P_FP);
+    countFingerprint(ev.fp, v, b + P_FP);
     return s;
   }
 
@@ -213,21 +223,26 @@ export class PortScanDetector implements Detector {
     return t;
   }
 
-  private targetProbe(now: number): void {
+  private targetProbe(pair: number): void {
     const ev = this.ev;
+    const now = ev.time;
     const t = this.targetKeyed();
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.restartWindow(s, this.cfg.window)) {
+    if (t.restartWindow(s, this.cfg.window, now)) {
       this.tPortBits!.clear(s);
       this.tSrcBits!.clear(s);
+      this.lastSample = -1;
     }
     v[b + T_PROBES]++;
     v[b + T_LAST] = now;
     if (this.tPortBits!.add(s, mix32(ev.port))) v[b + T_PORTS]++;
-    if (this.tSrcBits!.add(s, mixAddr(ev.i0, ev.i1, ev.i2, ev.i3))) v[b + T_SOURCES]++;
-    let e = this.sampleIndex(s, v[b + T_NS]!);
+    // A scanner's probes of one target come in runs: its sample entry is usually the last one.
+    let e = this.lastSample;
+    if (e < 0 || this.lastTarget !== s || !this.isSample(e, ev)) e = this.sampleIndex(s, v[b + T_NS]!);
+    // A sampled source is counted already.
+    if (e < 0 && this.tSrcBits!.add(s, mixAddr(ev.i0, ev.i1, ev.i2, ev.i3))) v[b + T_SOURCES]++;
     if (e < 0 && v[b + T_NS]! < SRC_SAMPLE) {
       e = s * SRC_SAMPLE + v[b + T_NS]!;
       v[b + T_NS]++;
@@ -239,24 +254,33 @@ export class PortScanDetector implements Detector {
       zero(this.srcVals, e * S_VALS, S_VALS);
       this.srcVals[e * S_VALS + S_FIRST] = now;
     }
-    if (e >= 0) this.srcVals[e * S_VALS + S_PROBES]++;
+    if (e >= 0) {
+      this.srcVals[e * S_VALS + S_PROBES]++;
+      this.srcVals[e * S_VALS + S_PAIR] = pair;
+    }
+    this.lastTarget = s;
+    this.lastSample = e;
     const d = this.cfg.distributed;
     if (d.enabled && v[b + T_FIRED] === 0 && v[b + T_PEND] === 0 && v[b + T_SOURCES]! >= d.sources && v[b + T_PORTS]! >= d.ports) {
-      v[b + T_PEND] = now;
-      this.targetPending.push(s, now);
+      // Queued at the time it is decided from (replayed probes carry older times).
+      const at = this.clock.now;
+      v[b + T_PEND] = at;
+      this.targetPending.push(s, at);
     }
   }
 
   /** The sample entry of the event's initiator in target slot `s`, or -1. */
   private sampleIndex(s: number, n: number): number {
     const ev = this.ev;
-    const a = this.srcAddr;
-    for (let i = 0; i < n; i++) {
-      const e = s * SRC_SAMPLE + i;
-      const o = e * 4;
-      if (a[o + 3] === ev.i3 && a[o] === ev.i0 && a[o + 1] === ev.i1 && a[o + 2] === ev.i2) return e;
-    }
+    for (let i = 0; i < n; i++) if (this.isSample(s * SRC_SAMPLE + i, ev)) return s * SRC_SAMPLE + i;
     return -1;
+  }
+
+  /** True when sample entry `e` holds the event's initiator. */
+  private isSample(e: number, ev: ScanEvent): boolean {
+    const a = this.srcAddr;
+    const o = e * 4;
+    return a[o + 3] === ev.i3 && a[o] === ev.i0 && a[o + 1] === ev.i1 && a[o + 2] === ev.i2;
   }
 
   private targetAnswer(): void {
@@ -304,6 +328,8 @@ export class PortScanDetector implements Detector {
 
   /** The pair slot of a target's sampled source `e` (class `cls`), or -1. */
   private pairOfSample(e: number, tslot: number, cls: number): number {
+    const q = this.srcVals[e * S_VALS + S_PAIR]!;
+    if (this.pairMatches(q, e, tslot, cls)) return q;
     const k = this.pairs.key;
     const a = this.srcAddr;
     const tk = this.targets!;
@@ -313,6 +339,16 @@ export class PortScanDetector implements Detector {
     }
     k[8] = cls;
     return this.pairs.find();
+  }
+
+  /** True when pair slot `q` holds sampled source `e`, the target of `tslot` and class `cls`. */
+  private pairMatches(q: number, e: number, tslot: number, cls: number): boolean {
+    const pairs = this.pairs;
+    if (!pairs.isLive(q) || pairs.keyWord(q, 8) !== cls) return false;
+    const a = this.srcAddr;
+    const tk = this.targets!;
+    for (let w = 0; w < 4; w++) if (pairs.keyWord(q, w) !== a[e * 4 + w]! >>> 0 || pairs.keyWord(q, 4 + w) !== tk.keyWord(tslot, w)) return false;
+    return true;
   }
 
   /** A pair reached the threshold: report it, as one of a decoy group when it is one. */
@@ -373,7 +409,7 @@ export class PortScanDetector implements Detector {
     const answered = Math.min(v[b + P_ANS]!, probes);
     const rejected = Math.min(v[b + P_REJ]!, probes - answered);
     return {
-      target: this.pairAddr(s, 4).toString(),
+      target: this.pairAddr(s, 4),
       probe: PROBE_NAME[cls],
       probes,
       ports: this.portBits.estimate(v[b + P_PORTS]!, probes),
@@ -567,5 +603,6 @@ export const portScanFactory: DetectorFactory<PortScanConfig> = {
   name: 'port_scan',
   description: 'vertical port scans by probe type (syn, connect, fin, null, xmas, ack, maimon, udp), decoy and distributed scans',
   needsFlows: true,
+  needsScans: true,
   create: (cfg, env) => new PortScanDetector(cfg, env),
 };

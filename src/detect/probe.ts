@@ -132,6 +132,30 @@ export class ScanEvent {
   t3 = 0;
   /** CLOSE: a CLOSE value. */
   close = 0;
+  /** Packet time of the event (a replayed probe keeps the time it was sent). */
+  time = 0;
+  /** PROBE: the initiator's source port, and the probe's fingerprint bits (FP). */
+  sport = 0;
+  fp = 0;
+
+  copyFrom(e: ScanEvent): void {
+    this.type = e.type;
+    this.cls = e.cls;
+    this.port = e.port;
+    this.v6 = e.v6;
+    this.i0 = e.i0;
+    this.i1 = e.i1;
+    this.i2 = e.i2;
+    this.i3 = e.i3;
+    this.t0 = e.t0;
+    this.t1 = e.t1;
+    this.t2 = e.t2;
+    this.t3 = e.t3;
+    this.close = e.close;
+    this.time = e.time;
+    this.sport = e.sport;
+    this.fp = e.fp;
+  }
 
   /** Writes the initiator's four words into a key from word `at`. */
   keyInitiator(k: Int32Array, at: number): void {
@@ -160,6 +184,7 @@ export class ScanEvent {
       this.t2 = p.dst2;
       this.t3 = p.dst3;
       this.port = p.dport;
+      this.sport = p.sport;
     } else {
       this.i0 = p.dst0;
       this.i1 = p.dst1;
@@ -170,8 +195,10 @@ export class ScanEvent {
       this.t2 = p.src2;
       this.t3 = p.src3;
       this.port = p.sport;
+      this.sport = p.dport;
     }
     this.v6 = (p.flags & PF.V6) !== 0;
+    this.fp = 0;
   }
 
   /**
@@ -195,6 +222,7 @@ export class ScanEvent {
       this.type = SE.PROBE;
       this.cls = cls;
       this.fromPacket(p, true);
+      this.fp = probeFingerprint(p);
       if (cls === PC.ICMP) this.port = 0;
     } else if ((fe & FE.FIRST_REPLY) !== 0) {
       const slot = p.flowSlot;
@@ -228,6 +256,8 @@ export class ScanEvent {
     this.type = SE.REJECT;
     this.cls = proto === 17 ? PC.UDP : PC.SYN;
     this.port = p.inDport;
+    this.sport = p.inSport;
+    this.fp = 0;
     this.v6 = v6;
     this.i0 = p.inSrc0;
     this.i1 = p.inSrc1;
@@ -241,9 +271,8 @@ export class ScanEvent {
   }
 }
 
-/** Adds a probe's fingerprint bits to four per-bit counters at `v[b]..v[b + 3]`. */
-export function countFingerprint(p: Packet, v: Float64Array, b: number): void {
-  const fp = probeFingerprint(p);
+/** Adds a probe's fingerprint bits (FP) to four per-bit counters at `v[b]..v[b + 3]`. */
+export function countFingerprint(fp: number, v: Float64Array, b: number): void {
   if (fp === 0) return;
   if ((fp & FP.NMAP) !== 0) v[b]++;
   if ((fp & FP.MASSCAN) !== 0) v[b + 1]++;

@@ -1,7 +1,11 @@
 // The detector registry: every available detector factory by name. The pipeline asks it for the
 // detectors enabled in the config's `detect:` section; a new detector registers here.
 
+import type { CidrSet } from '../core/addr.js';
+import type { Clock } from '../core/clock.js';
+import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory } from './detector.js';
+import { type PrefilterConfig, ScanFeed } from './scan-feed.js';
 import { badFlagsFactory } from './bad-flags.js';
 import { osFingerprintFactory } from './os-fingerprint.js';
 import { portScanFactory } from './port-scan.js';
@@ -22,7 +26,31 @@ export function detectorsNeedingFlows(configs: Record<string, { enabled: boolean
     .map((f) => f.name);
 }
 
+/** The enabled detectors that read scan events (called only for packets that carry some). */
+export function detectorsReadingScans(configs: Record<string, { enabled: boolean }>): string[] {
+  return enabled(configs)
+    .filter((f) => f.needsScans === true)
+    .map((f) => f.name);
+}
+
 /** Creates the enabled detectors, in registry order. `configs` is the config's `detect:` section. */
 export function createDetectors(configs: Record<string, { enabled: boolean }>, env: DetectorEnv): Detector[] {
   return enabled(configs).map((f) => f.create(configs[f.name] as never, env));
+}
+
+/**
+ * The scan event feed the enabled detectors read, or null when none does. Its per-source records
+ * live as long as the longest window of those detectors.
+ */
+export function createScanFeed(
+  configs: Record<string, { enabled: boolean }>,
+  prefilter: PrefilterConfig,
+  clock: Clock,
+  flows: FlowTable | null,
+  homeNet: CidrSet | null,
+): ScanFeed | null {
+  const readers = detectorsReadingScans(configs);
+  if (readers.length === 0 || flows === null) return null;
+  const idle = Math.max(...readers.map((name) => (configs[name] as { window?: number }).window ?? 0));
+  return new ScanFeed(prefilter, clock, flows, homeNet, idle);
 }

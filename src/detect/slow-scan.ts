@@ -4,17 +4,16 @@
 // table is sized from a memory cap and evicts the least recently active pair when full. A scan
 // shorter than `min_duration` is the port scan detector's to report.
 
-import type { CidrSet } from '../core/addr.js';
 import type { Clock } from '../core/clock.js';
 import { KeyTable } from '../core/key-table.js';
 import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
-import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
 import { Hll, mix32, TABLE_SLACK } from './distinct.js';
 import { failedEnough } from './pending.js';
-import { SE, ScanEvent } from './probe.js';
-import { keyAddr, pushReport } from './report.js';
+import { SE, type ScanEvent } from './probe.js';
+import type { ScanFeed } from './scan-feed.js';
+import { classProto, keyAddr, pushReport } from './report.js';
 
 export interface SlowScanConfig {
   enabled: boolean;
@@ -44,9 +43,7 @@ export class SlowScanDetector implements Detector {
   readonly name = 'slow_scan';
   private readonly table: KeyTable;
   private readonly hll: Hll;
-  private readonly ev = new ScanEvent();
-  private readonly flows: FlowTable;
-  private readonly homeNet: CidrSet | null;
+  private readonly feed: ScanFeed;
   private readonly clock: Clock;
   private fired = 0;
 
@@ -54,18 +51,21 @@ export class SlowScanDetector implements Detector {
     private readonly cfg: SlowScanConfig,
     env: DetectorEnv,
   ) {
-    if (env.flows === null) throw new Error('slow_scan needs flow tracking');
-    this.flows = env.flows;
-    this.homeNet = env.homeNet;
+    if (env.scans === null) throw new Error('slow_scan needs scan events');
+    this.feed = env.scans;
     this.clock = env.clock;
     const capacity = Math.max(16, Math.floor(cfg.memory / SLOW_SCAN_BYTES_PER_PAIR));
     this.table = new KeyTable(8, capacity, env.clock, V_COUNT, TABLE_SLACK);
     this.hll = new Hll(capacity);
   }
 
-  onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
-    const ev = this.ev;
-    if (!ev.read(p, this.flows, this.homeNet) || (ev.type !== SE.PROBE && ev.type !== SE.ANSWER)) return;
+  onPacket(_p: Packet, _clock: Clock, out: NoticeQueue): void {
+    const feed = this.feed;
+    for (let i = 0; i < feed.count; i++) this.onEvent(feed.events[i]!, out);
+  }
+
+  private onEvent(ev: ScanEvent, out: NoticeQueue): void {
+    if (ev.type !== SE.PROBE && ev.type !== SE.ANSWER) return;
     const t = this.table;
     ev.keyInitiator(t.key, 0);
     ev.keyTarget(t.key, 4);
@@ -74,11 +74,11 @@ export class SlowScanDetector implements Detector {
       if (s >= 0) t.vals[t.valBase(s) + V_ANS]++;
       return;
     }
-    const now = clock.now;
+    const now = ev.time;
     const s = t.get();
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.restartWindow(s, this.cfg.window)) this.hll.clear(s);
+    if (t.restartWindow(s, this.cfg.window, now)) this.hll.clear(s);
     v[b + V_LAST] = now;
     v[b + V_PROBES]++;
     // TCP and UDP ports are different services: the class goes into the hashed value.
@@ -96,7 +96,7 @@ export class SlowScanDetector implements Detector {
       src: keyAddr(t, s, 0),
       dst: keyAddr(t, s, 4),
       dstPort: 0,
-      proto: p.ipProto,
+      proto: classProto(ev.cls, ev.v6),
       severity: 3,
       signatureId: SIG_SLOW_SCAN,
       signature: `PALISADE slow scan: about ${ports} ports on one host over ${Math.round(duration)}s`,
@@ -139,5 +139,6 @@ export const slowScanFactory: DetectorFactory<SlowScanConfig> = {
   name: 'slow_scan',
   description: 'slow port scans over long windows, counted in HyperLogLog sketches under a memory cap',
   needsFlows: true,
+  needsScans: true,
   create: (cfg, env) => new SlowScanDetector(cfg, env),
 };

@@ -4,16 +4,15 @@
 // probes failing (unanswered, reset or unreachable) is a `sweep`. Busy clients talk to many
 // hosts too, but their connections are answered.
 
-import type { CidrSet } from '../core/addr.js';
 import type { Clock } from '../core/clock.js';
-import { KeyTable } from '../core/key-table.js';
+import { KeyTable, prefault } from '../core/key-table.js';
 import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
-import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
-import { BitSets, mixAddr, TABLE_SLACK } from './distinct.js';
+import { BitSets, mix32, mixAddr, TABLE_SLACK } from './distinct.js';
 import { PendingList, failedEnough, probesBy } from './pending.js';
-import { PC, PROBE_NAME, SE, ScanEvent, countFingerprint } from './probe.js';
+import { PC, PROBE_NAME, SE, type ScanEvent, countFingerprint } from './probe.js';
+import type { ScanFeed } from './scan-feed.js';
 import { addrAt, classProto, fingerprintEvidence, keyAddr, pushReport } from './report.js';
 
 export interface SweepConfig {
@@ -49,66 +48,94 @@ export class SweepDetector implements Detector {
   private readonly table: KeyTable;
   private readonly hostBits: BitSets;
   private readonly hostSample: Int32Array;
-  private readonly ev = new ScanEvent();
-  private readonly flows: FlowTable;
-  private readonly homeNet: CidrSet | null;
+  private readonly feed: ScanFeed;
   private readonly clock: Clock;
   private readonly pending = new PendingList();
+  private readonly door: Door;
   private fired = 0;
 
   constructor(
     private readonly cfg: SweepConfig,
     env: DetectorEnv,
   ) {
-    if (env.flows === null) throw new Error('sweep needs flow tracking');
-    this.flows = env.flows;
-    this.homeNet = env.homeNet;
+    if (env.scans === null) throw new Error('sweep needs scan events');
+    this.feed = env.scans;
     this.clock = env.clock;
     this.table = new KeyTable(6, cfg.max_sources, env.clock, V_COUNT, TABLE_SLACK);
     this.hostBits = new BitSets(cfg.max_sources, HOST_BITS);
     this.hostSample = new Int32Array(cfg.max_sources * HOST_SAMPLE * 4);
+    this.door = new Door(Math.min(cfg.max_sources, DOOR_MAX));
   }
 
-  onPacket(p: Packet, clock: Clock, _out: NoticeQueue): void {
-    const ev = this.ev;
-    if (!ev.read(p, this.flows, this.homeNet) || ev.type === SE.CLOSE) return;
+  onPacket(_p: Packet, _clock: Clock, _out: NoticeQueue): void {
+    const feed = this.feed;
+    for (let i = 0; i < feed.count; i++) this.onEvent(feed.events[i]!);
+  }
+
+  private onEvent(ev: ScanEvent): void {
+    if (ev.type === SE.CLOSE) return;
     const t = this.table;
     const k = t.key;
     ev.keyInitiator(k, 0);
     k[4] = ev.port;
     k[5] = ev.cls;
-    const now = clock.now;
+    let s = t.find();
     if (ev.type !== SE.PROBE) {
-      const s = t.find();
-      if (s < 0) return;
-      const b = t.valBase(s);
-      if (ev.type === SE.ANSWER) t.vals[b + V_ANS]++;
-      else t.vals[b + V_REJ]++;
+      if (s >= 0) t.vals[t.valBase(s) + (ev.type === SE.ANSWER ? V_ANS : V_REJ)]++;
+      else this.door.outcome(ev);
       return;
     }
-    const s = t.get();
+    let fresh = false;
+    if (s >= 0) t.use(s);
+    else {
+      // Most (source, port) keys see one host (a vertical scan's every port): they wait at the
+      // door, and get a record when a second host is probed.
+      const d = this.door.admit(ev, this.cfg.window);
+      if (d < 0) return;
+      s = t.get();
+      this.startRecord(s, this.door.time(d));
+      this.door.moveTo(d, t.vals, t.valBase(s));
+      this.addHost(s, this.door.hostOf(d));
+      this.door.release(d);
+      fresh = true;
+    }
     const v = t.vals;
     const b = t.valBase(s);
-    if (t.restartWindow(s, this.cfg.window)) this.hostBits.clear(s);
+    const now = ev.time;
+    if (!fresh && t.restartWindow(s, this.cfg.window, now)) this.hostBits.clear(s);
     v[b + V_LAST] = now;
     v[b + V_PROBES]++;
-    if (this.hostBits.add(s, mixAddr(ev.t0, ev.t1, ev.t2, ev.t3))) {
-      v[b + V_HOSTS]++;
-      const n = v[b + V_NSAMPLE]!;
-      if (n < HOST_SAMPLE) {
-        const o = (s * HOST_SAMPLE + n) * 4;
-        const hs = this.hostSample;
-        hs[o] = ev.t0;
-        hs[o + 1] = ev.t1;
-        hs[o + 2] = ev.t2;
-        hs[o + 3] = ev.t3;
-        v[b + V_NSAMPLE] = n + 1;
-      }
-    }
-    countFingerprint(p, v, b + V_FP);
+    this.addHost(s, ev);
+    countFingerprint(ev.fp, v, b + V_FP);
     if (v[b + V_FIRED] === 0 && v[b + V_PEND] === 0 && v[b + V_HOSTS]! >= this.cfg.hosts) {
-      v[b + V_PEND] = now;
-      this.pending.push(s, now);
+      // Queued at the time it is decided from (replayed probes carry older times).
+      const at = this.clock.now;
+      v[b + V_PEND] = at;
+      this.pending.push(s, at);
+    }
+  }
+
+  /** A record just created for a key coming in from the door: its window starts at the door. */
+  private startRecord(s: number, start: number): void {
+    this.table.restartWindow(s, this.cfg.window, start);
+    this.hostBits.clear(s);
+  }
+
+  /** Counts host `h` (target words t0..t3) in record `s`, and samples it when new. */
+  private addHost(s: number, h: { t0: number; t1: number; t2: number; t3: number }): void {
+    if (!this.hostBits.add(s, mixAddr(h.t0, h.t1, h.t2, h.t3))) return;
+    const v = this.table.vals;
+    const b = this.table.valBase(s);
+    v[b + V_HOSTS]++;
+    const n = v[b + V_NSAMPLE]!;
+    if (n < HOST_SAMPLE) {
+      const o = (s * HOST_SAMPLE + n) * 4;
+      const hs = this.hostSample;
+      hs[o] = h.t0;
+      hs[o + 1] = h.t1;
+      hs[o + 2] = h.t2;
+      hs[o + 3] = h.t3;
+      v[b + V_NSAMPLE] = n + 1;
     }
   }
 
@@ -181,7 +208,7 @@ export class SweepDetector implements Detector {
   stats(): DetectorStats {
     return {
       tracked: this.table.size,
-      memuse: this.table.memoryBytes + this.hostBits.memoryBytes + this.hostSample.byteLength,
+      memuse: this.table.memoryBytes + this.hostBits.memoryBytes + this.hostSample.byteLength + this.door.memoryBytes,
       evicted: this.table.evicted,
       fired: this.fired,
     };
@@ -189,7 +216,138 @@ export class SweepDetector implements Detector {
 
   clear(): void {
     this.table.clear();
+    this.door.clear();
     this.pending.clear();
+  }
+}
+
+// Door entry words: key (source 4, port, class + 1; 0 is empty), first host (4), probes,
+// answers, rejects, fingerprint bits (OR), the first probe's time (f64 at words 14-15).
+const D_WORDS = 16;
+/** Door entries at most: 256 KiB, small enough to stay in a core's cache. */
+const DOOR_MAX = 4096;
+const D_CLS = 5;
+const D_HOST = 6;
+const D_PROBES = 10;
+const D_ANS = 11;
+const D_REJ = 12;
+const D_FP = 13;
+
+/**
+ * A direct-mapped cache of keys seen with one host so far: the first host, its probes and their
+ * outcomes. A key whose entry is taken by another is forgotten (it had one host).
+ */
+class Door {
+  private readonly w: Int32Array;
+  private readonly f: Float64Array;
+  private readonly mask: number;
+
+  constructor(capacity: number) {
+    let n = 16;
+    while (n < capacity) n *= 2;
+    this.mask = n - 1;
+    const buf = new ArrayBuffer(n * D_WORDS * 4);
+    this.w = prefault(new Int32Array(buf));
+    this.f = new Float64Array(buf);
+  }
+
+  get memoryBytes(): number {
+    return this.w.byteLength;
+  }
+
+  /** The entry of the event's key, or -1 when another key (or none) holds its place. */
+  private find(ev: ScanEvent): number {
+    const d = mix32(mixAddr(ev.i0, ev.i1, ev.i2, ev.i3) ^ (ev.port | (ev.cls << 16))) & this.mask;
+    const w = this.w;
+    const o = d * D_WORDS;
+    if (w[o + D_CLS] !== ev.cls + 1 || w[o + 4] !== ev.port || w[o] !== ev.i0 || w[o + 1] !== ev.i1 || w[o + 2] !== ev.i2 || w[o + 3] !== ev.i3) {
+      return -1 - d;
+    }
+    return d;
+  }
+
+  private sameHost(o: number, ev: ScanEvent): boolean {
+    const w = this.w;
+    return w[o + D_HOST] === ev.t0 && w[o + D_HOST + 1] === ev.t1 && w[o + D_HOST + 2] === ev.t2 && w[o + D_HOST + 3] === ev.t3;
+  }
+
+  /**
+   * A probe of a key without a record. Returns the key's entry when this probe is its second host
+   * within `window` (the caller then gives it a record), else -1 (the probe is kept here).
+   */
+  admit(ev: ScanEvent, window: number): number {
+    const found = this.find(ev);
+    const d = found >= 0 ? found : -1 - found;
+    const o = d * D_WORDS;
+    const w = this.w;
+    if (found >= 0 && ev.time - this.f[(o >> 1) + 7]! <= window) {
+      if (!this.sameHost(o, ev)) return d;
+      w[o + D_PROBES]++;
+      w[o + D_FP] |= ev.fp;
+      return -1;
+    }
+    w[o] = ev.i0;
+    w[o + 1] = ev.i1;
+    w[o + 2] = ev.i2;
+    w[o + 3] = ev.i3;
+    w[o + 4] = ev.port;
+    w[o + D_CLS] = ev.cls + 1;
+    w[o + D_HOST] = ev.t0;
+    w[o + D_HOST + 1] = ev.t1;
+    w[o + D_HOST + 2] = ev.t2;
+    w[o + D_HOST + 3] = ev.t3;
+    w[o + D_PROBES] = 1;
+    w[o + D_ANS] = 0;
+    w[o + D_REJ] = 0;
+    w[o + D_FP] = ev.fp;
+    this.f[(o >> 1) + 7] = ev.time;
+    return -1;
+  }
+
+  /** An answer or reject for a key without a record: counted if its probe waits here. */
+  outcome(ev: ScanEvent): void {
+    const d = this.find(ev);
+    if (d < 0 || !this.sameHost(d * D_WORDS, ev)) return;
+    this.w[d * D_WORDS + (ev.type === SE.ANSWER ? D_ANS : D_REJ)]++;
+  }
+
+  time(d: number): number {
+    return this.f[d * (D_WORDS >> 1) + 7]!;
+  }
+
+  /** The entry's first host, as target words. */
+  hostOf(d: number): { t0: number; t1: number; t2: number; t3: number } {
+    const w = this.w;
+    const o = d * D_WORDS + D_HOST;
+    const h = this.host;
+    h.t0 = w[o]!;
+    h.t1 = w[o + 1]!;
+    h.t2 = w[o + 2]!;
+    h.t3 = w[o + 3]!;
+    return h;
+  }
+
+  private readonly host = { t0: 0, t1: 0, t2: 0, t3: 0 };
+
+  /** Adds the entry's counts to a new sweep record at `v[b]`. */
+  moveTo(d: number, v: Float64Array, b: number): void {
+    const w = this.w;
+    const o = d * D_WORDS;
+    const probes = w[o + D_PROBES]!;
+    v[b + V_LAST] = this.time(d);
+    v[b + V_PROBES] += probes;
+    v[b + V_ANS] += w[o + D_ANS]!;
+    v[b + V_REJ] += w[o + D_REJ]!;
+    const fp = w[o + D_FP]!;
+    for (let i = 0; i < probes; i++) countFingerprint(fp, v, b + V_FP);
+  }
+
+  release(d: number): void {
+    this.w[d * D_WORDS + D_CLS] = 0;
+  }
+
+  clear(): void {
+    this.w.fill(0);
   }
 }
 
@@ -197,5 +355,6 @@ export const sweepFactory: DetectorFactory<SweepConfig> = {
   name: 'sweep',
   description: 'horizontal sweeps: one source probing a port (or ICMP echo) across many hosts',
   needsFlows: true,
+  needsScans: true,
   create: (cfg, env) => new SweepDetector(cfg, env),
 };

@@ -15,7 +15,8 @@ import { Packet } from '../core/packet.js';
 import { Decoder } from '../decode/decoder.js';
 import { Policy } from '../decide/policy.js';
 import type { Detector } from '../detect/detector.js';
-import { createDetectors, detectorsNeedingFlows } from '../detect/registry.js';
+import { createDetectors, createScanFeed, detectorsNeedingFlows, detectorsReadingScans } from '../detect/registry.js';
+import type { ScanFeed } from '../detect/scan-feed.js';
 import { FlowTable } from '../flow/flow-table.js';
 import type { Outputs } from '../output/outputs.js';
 
@@ -51,7 +52,12 @@ export class Engine {
   readonly decoder = new Decoder();
   /** The track stage; null when no enabled detector reads flows (flow.tracking: auto) or off. */
   readonly flows: FlowTable | null;
+  /** The scan events of each packet (read once, prefiltered per source); null when unread. */
+  readonly scans: ScanFeed | null;
   readonly detectors: Detector[];
+  /** Detectors called for every packet, and those called only for packets with scan events. */
+  private readonly packetDetectors: Detector[];
+  private readonly scanDetectors: Detector[];
   readonly policy: Policy;
   readonly outputs: Outputs | null;
   private readonly notices = new NoticeQueue();
@@ -88,7 +94,11 @@ export class Engine {
       ? new FlowTable({ timeout: config.flow.timeout, closedTimeout: config.flow.closed_timeout, maxFlows: config.flow.max_flows }, this.clock)
       : null;
     const homeNet = config.home_net.length > 0 ? CidrSet.parse(config.home_net) : null;
-    this.detectors = createDetectors(config.detect, { clock: this.clock, flows: this.flows, homeNet });
+    this.scans = createScanFeed(config.detect, config.detect.prefilter, this.clock, this.flows, homeNet);
+    this.detectors = createDetectors(config.detect, { clock: this.clock, flows: this.flows, homeNet, scans: this.scans });
+    const readers = detectorsReadingScans(config.detect);
+    this.packetDetectors = this.detectors.filter((d) => !readers.includes(d.name));
+    this.scanDetectors = this.detectors.filter((d) => readers.includes(d.name));
     this.policy = new Policy({ trusted: CidrSet.parse(config.trusted), duration: config.block.duration });
   }
 
@@ -110,8 +120,16 @@ export class Engine {
     if (timed) t1 = performance.now();
     if (this.flows !== null) this.flows.update(p);
     if (timed) t2 = performance.now();
-    const ds = this.detectors;
+    const ds = this.packetDetectors;
     for (let i = 0; i < ds.length; i++) ds[i]!.onPacket(p, clock, this.notices);
+    const scans = this.scans;
+    if (scans !== null) {
+      scans.update(p);
+      if (scans.count !== 0) {
+        const ss = this.scanDetectors;
+        for (let i = 0; i < ss.length; i++) ss[i]!.onPacket(p, clock, this.notices);
+      }
+    }
     if (timed) this.recordTiming(t0, t1, t2);
     if (this.notices.length !== 0 || clock.now >= this.nextTick) this.afterPacket();
   };
@@ -157,6 +175,7 @@ export class Engine {
       return;
     }
     this.nextTick = now + TICK;
+    this.scans?.onTick(now);
     for (const d of this.detectors) d.onTick(now, this.notices);
     if (this.notices.length !== 0) this.handleNotices(now);
     this.flows?.expire(now);
@@ -230,7 +249,13 @@ export class Engine {
       capture: this.captureSection(),
       decoder: { ...this.decoder.stats.counters.toFlat(), event: nest(this.decoder.stats.eventCounts()).decoder ?? {} },
       ...(this.flows ? { flow: this.flows.stats() } : {}),
-      detect: { notices: this.noticeCount, alerts: this.policy.alerts, memuse: detectMem, detectors },
+      detect: {
+        notices: this.noticeCount,
+        alerts: this.policy.alerts,
+        memuse: detectMem + (this.scans?.stats().memuse ?? 0),
+        ...(this.scans ? { prefilter: this.scans.stats() } : {}),
+        detectors,
+      },
       decide: this.policy.stats(),
       perf: {
         sampled_pkts: n,
