@@ -126,7 +126,7 @@ export const configSchema = z.strictObject({
       prefilter: z
         .strictObject({
           enabled: bool(true),
-          /** ~400 bytes a source (record and its ring of recent probes); allocated up front. */
+          /** ~330 bytes a source (one record holding its ring of recent probes); allocated up front. */
           max_sources: int(16, 4194304, 16384),
         })
         .prefault({}),

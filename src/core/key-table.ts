@@ -91,6 +91,8 @@ export class KeyTable {
     private readonly clock: Clock,
     valueCount = 0,
     private readonly slack = 0,
+    /** Map the records' memory at construction (tables that fill up anyway, like flows). */
+    prefaultRecords = false,
   ) {
     if (!(words >= 1 && capacity >= 1)) throw new RangeError('KeyTable needs words >= 1 and capacity >= 1');
     this.words = words;
@@ -103,7 +105,7 @@ export class KeyTable {
     if (stride > 16) stride = (stride + 15) & ~15;
     this.stride = stride;
     const buf = new ArrayBuffer(this.stride * 4 * capacity);
-    this.rec = prefault(new Int32Array(buf));
+    this.rec = prefaultRecords ? prefault(new Int32Array(buf)) : new Int32Array(buf);
     this.recF = new Float64Array(buf);
     this.vals = this.recF;
     this.ints = this.rec;
@@ -116,7 +118,7 @@ export class KeyTable {
     this.slotMask = (1 << bits) - 1;
     this.mask = size - 1;
     this.free = new Int32Array(capacity);
-    this.live = prefault(new Uint8Array(capacity));
+    this.live = new Uint8Array(capacity);
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.freeTop = capacity;
     // A per-process seed keeps crafted addresses from colliding on purpose. Verdicts never depend

@@ -57,9 +57,6 @@ const R_V6 = 16;
 const R_OUTCOME = R_ANS | R_REJ;
 const META_STATE = 20;
 
-/** Bytes one tracked source costs: record (header, state, ring) and its index share. */
-export const PREFILTER_BYTES_PER_SOURCE = 40 + VALUE_WORDS * 4 + 16;
-
 const field = (st: number, at: number): number => (st >>> at) & S_FIELD;
 const withField = (st: number, at: number, x: number): number => (st & ~(S_FIELD << at)) | (x << at);
 

@@ -62,8 +62,9 @@ export class FlowTable {
     this.closedTimeout = cfg.closedTimeout;
     // Last-seen times may lag by a small part of the shortest timeout (see KeyTable).
     const slack = Math.min(cfg.timeout, cfg.closedTimeout) / 16;
-    this.t4 = new KeyTable(4, cfg.maxFlows, clock, V_COUNT, slack);
-    this.t6 = new KeyTable(10, Math.max(1024, cfg.maxFlows >> 1), clock, V_COUNT, slack);
+    // Flow records fill up under load: map them now, not a page fault at a time in the packet path.
+    this.t4 = new KeyTable(4, cfg.maxFlows, clock, V_COUNT, slack, true);
+    this.t6 = new KeyTable(10, Math.max(1024, cfg.maxFlows >> 1), clock, V_COUNT, slack, true);
     this.v6Base = this.t4.capacity;
     const slots = this.t4.capacity + this.t6.capacity;
     this.closing = new Int32Array(slots);
