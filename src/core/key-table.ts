@@ -161,14 +161,9 @@ export class KeyTable {
   }
 
   private matches(base: number, h: number): boolean {
-    const r = this.rec;
-    if (r[base + R_HASH] !== h) return false;
-    const k = this.key;
-    const kb = base + R_KEY;
-    if (this.words === 4) return r[kb] === k[0] && r[kb + 1] === k[1] && r[kb + 2] === k[2] && r[kb + 3] === k[3];
-    for (let i = 0; i < this.words; i++) if (r[kb + i] !== k[i]) return false;
-    return true;
+    return this.rec[base + R_HASH] === h && this.sameKey(base);
   }
+
 
   /** The slot holding the scratch key, or -1. Does not touch the LRU order. */
   find(): number {

@@ -119,10 +119,9 @@ export class ScanFeed {
           st = withField(st, S_PEND, field(st, S_PEND) - 1);
         }
       }
-      w[b] = st;
-      if (ev.type !== SE.REJECT) return;
     }
     w[b] = st;
+    if (ev.type === SE.ANSWER || ev.type === SE.CLOSE) return;
     if (ev.type === SE.REJECT || field(st, S_PEND) + field(st, S_LOST) >= ESCALATE_PENDING) this.escalate(t, b, absorbed);
   }
 
