@@ -7,7 +7,8 @@ import type { Clock } from '../core/clock.js';
 import { KeyTable } from '../core/key-table.js';
 import type { NoticeQueue } from '../core/notice.js';
 import { PF, TCP, type Packet } from '../core/packet.js';
-import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
+import { TableDetector } from './table-detector.js';
+import type { DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
 import { impossibleFlags } from './probe.js';
 import { keyAddr, pushReport } from './report.js';
 
@@ -46,21 +47,19 @@ const V_FIRED = 3;
 const V_FLAGS = 4;
 const V_COUNT = 5;
 
-export class BadFlagsDetector implements Detector {
+export class BadFlagsDetector extends TableDetector {
   readonly name = 'bad_flags';
-  private readonly table: KeyTable;
   private readonly homeNet: CidrSet | null;
   private readonly clock: Clock;
-  private fired = 0;
   private packets = 0;
 
   constructor(
     private readonly cfg: BadFlagsConfig,
     env: DetectorEnv,
   ) {
+    super(new KeyTable(4, cfg.max_sources, env.clock, V_COUNT), cfg.window);
     this.homeNet = env.homeNet;
     this.clock = env.clock;
-    this.table = new KeyTable(4, cfg.max_sources, env.clock, V_COUNT);
   }
 
   onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
@@ -104,18 +103,8 @@ export class BadFlagsDetector implements Detector {
     });
   }
 
-  onTick(now: number): void {
-    this.table.expire(now - this.cfg.window);
-  }
-
-  onFinish(): void {}
-
-  stats(): DetectorStats {
-    return { tracked: this.table.size, memuse: this.table.memoryBytes, evicted: this.table.evicted, fired: this.fired, packets: this.packets };
-  }
-
-  clear(): void {
-    this.table.clear();
+  override stats(): DetectorStats {
+    return { ...super.stats(), packets: this.packets };
   }
 }
 

@@ -9,7 +9,8 @@ import type { Clock } from '../core/clock.js';
 import { KeyTable } from '../core/key-table.js';
 import type { NoticeQueue } from '../core/notice.js';
 import { PF, TCP, type Packet } from '../core/packet.js';
-import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
+import { TableDetector } from './table-detector.js';
+import type { DetectorEnv, DetectorFactory } from './detector.js';
 import { hasTimestamp } from './probe.js';
 import { keyAddr, pushReport } from './report.js';
 
@@ -91,20 +92,18 @@ const V_PACKETS = 3;
 const V_FIRED = 4;
 const V_COUNT = 5;
 
-export class OsFingerprintDetector implements Detector {
+export class OsFingerprintDetector extends TableDetector {
   readonly name = 'os_fingerprint';
-  private readonly table: KeyTable;
   private readonly homeNet: CidrSet | null;
   private readonly clock: Clock;
-  private fired = 0;
 
   constructor(
     private readonly cfg: OsFingerprintConfig,
     env: DetectorEnv,
   ) {
+    super(new KeyTable(8, cfg.max_pairs, env.clock, V_COUNT), cfg.window);
     this.homeNet = env.homeNet;
     this.clock = env.clock;
-    this.table = new KeyTable(8, cfg.max_pairs, env.clock, V_COUNT);
   }
 
   onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
@@ -158,19 +157,6 @@ export class OsFingerprintDetector implements Detector {
     });
   }
 
-  onTick(now: number): void {
-    this.table.expire(now - this.cfg.window);
-  }
-
-  onFinish(): void {}
-
-  stats(): DetectorStats {
-    return { tracked: this.table.size, memuse: this.table.memoryBytes, evicted: this.table.evicted, fired: this.fired };
-  }
-
-  clear(): void {
-    this.table.clear();
-  }
 }
 
 export const osFingerprintFactory: DetectorFactory<OsFingerprintConfig> = {

@@ -8,7 +8,8 @@ import type { Clock } from '../core/clock.js';
 import { KeyTable } from '../core/key-table.js';
 import type { NoticeQueue } from '../core/notice.js';
 import type { Packet } from '../core/packet.js';
-import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
+import { TableDetector } from './table-detector.js';
+import type { DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
 import { Hll, mix32, TABLE_SLACK } from './distinct.js';
 import { failedEnough } from './pending.js';
 import { SE, type ScanEvent } from './probe.js';
@@ -39,23 +40,21 @@ const V_COUNT = 5;
 /** Upper bound of the bytes one tracked pair costs: record, hash index, free list, sketch. */
 export const SLOW_SCAN_BYTES_PER_PAIR = 128 + 16 + 4 + 1 + Hll.BYTES_PER_KEY;
 
-export class SlowScanDetector implements Detector {
+export class SlowScanDetector extends TableDetector {
   readonly name = 'slow_scan';
-  private readonly table: KeyTable;
   private readonly hll: Hll;
   private readonly feed: ScanFeed;
   private readonly clock: Clock;
-  private fired = 0;
 
   constructor(
     private readonly cfg: SlowScanConfig,
     env: DetectorEnv,
   ) {
+    const capacity = Math.max(16, Math.floor(cfg.memory / SLOW_SCAN_BYTES_PER_PAIR));
+    super(new KeyTable(8, capacity, env.clock, V_COUNT, TABLE_SLACK), cfg.window);
     if (env.scans === null) throw new Error('slow_scan needs scan events');
     this.feed = env.scans;
     this.clock = env.clock;
-    const capacity = Math.max(16, Math.floor(cfg.memory / SLOW_SCAN_BYTES_PER_PAIR));
-    this.table = new KeyTable(8, capacity, env.clock, V_COUNT, TABLE_SLACK);
     this.hll = new Hll(capacity);
   }
 
@@ -114,24 +113,9 @@ export class SlowScanDetector implements Detector {
     });
   }
 
-  onTick(now: number): void {
-    this.table.expire(now - this.cfg.window);
-  }
-
-  onFinish(): void {}
-
-  stats(): DetectorStats {
-    return {
-      tracked: this.table.size,
-      memuse: this.table.memoryBytes + this.hll.memoryBytes,
-      memcap: this.cfg.memory,
-      evicted: this.table.evicted,
-      fired: this.fired,
-    };
-  }
-
-  clear(): void {
-    this.table.clear();
+  override stats(): DetectorStats {
+    const s = super.stats();
+    return { ...s, memuse: s.memuse + this.hll.memoryBytes, memcap: this.cfg.memory };
   }
 }
 

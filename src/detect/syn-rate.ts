@@ -7,7 +7,8 @@ import { KeyTable } from '../core/key-table.js';
 import type { NoticeQueue } from '../core/notice.js';
 import { PF, TCP, type Packet } from '../core/packet.js';
 import type { Clock } from '../core/clock.js';
-import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
+import { TableDetector } from './table-detector.js';
+import type { DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
 
 export interface SynRateConfig {
   enabled: boolean;
@@ -25,9 +26,8 @@ const V_START = 0;
 const V_COUNT = 1;
 const V_FIRED = 2;
 
-export class SynRateDetector implements Detector {
+export class SynRateDetector extends TableDetector {
   readonly name = 'syn_rate';
-  private readonly table: KeyTable;
   private readonly threshold: number;
   private readonly window: number;
   private readonly signature: string;
@@ -36,10 +36,10 @@ export class SynRateDetector implements Detector {
     cfg: SynRateConfig,
     env: Pick<DetectorEnv, 'clock'>,
   ) {
+    super(new KeyTable(4, cfg.max_sources, env.clock, 3), cfg.window);
     this.threshold = cfg.threshold;
     this.window = cfg.window;
     this.signature = `PALISADE SYN rate: ${cfg.threshold} SYNs from one source within ${cfg.window}s`;
-    this.table = new KeyTable(4, cfg.max_sources, env.clock, 3);
   }
 
   onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
@@ -84,18 +84,9 @@ export class SynRateDetector implements Detector {
     }
   }
 
-  onTick(now: number): void {
-    this.table.expire(now - this.window);
-  }
-
-  onFinish(): void {}
-
-  stats(): DetectorStats {
-    return { tracked: this.table.size, memuse: this.table.memoryBytes, evicted: this.table.evicted };
-  }
-
-  clear(): void {
-    this.table.clear();
+  override stats(): DetectorStats {
+    const { fired: _fired, ...s } = super.stats();
+    return s;
   }
 }
 

@@ -1,0 +1,35 @@
+// The shared shape of a detector built on one windowed KeyTable: its records expire a window
+// after their last packet, nothing waits for the end of input, and its stats are the table's.
+
+import type { NoticeQueue } from '../core/notice.js';
+import type { Clock } from '../core/clock.js';
+import type { KeyTable } from '../core/key-table.js';
+import type { Packet } from '../core/packet.js';
+import type { Detector, DetectorStats } from './detector.js';
+
+export abstract class TableDetector implements Detector {
+  abstract readonly name: string;
+  protected fired = 0;
+
+  constructor(
+    protected readonly table: KeyTable,
+    /** Seconds a record outlives its last packet. */
+    private readonly expiry: number,
+  ) {}
+
+  abstract onPacket(p: Packet, clock: Clock, out: NoticeQueue): void;
+
+  onTick(now: number, _out?: NoticeQueue): void {
+    this.table.expire(now - this.expiry);
+  }
+
+  onFinish(_now?: number, _out?: NoticeQueue): void {}
+
+  stats(): DetectorStats {
+    return { tracked: this.table.size, memuse: this.table.memoryBytes, evicted: this.table.evicted, fired: this.fired };
+  }
+
+  clear(): void {
+    this.table.clear();
+  }
+}
