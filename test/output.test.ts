@@ -15,6 +15,8 @@ import { tempDir } from './helpers/cli.js';
 
 const decision: Decision = {
   action: 'alert',
+  ban: null,
+  protectedBy: null,
   reason: 'policy',
   duration: 600,
   notice: {

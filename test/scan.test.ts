@@ -23,7 +23,7 @@ function harness(yaml = '') {
     outputs: null,
     onDecision: (d) => {
       decisions.push(d);
-      if (d.action === 'alert') alerts.push(d);
+      if (d.action !== 'ignore') alerts.push(d);
     },
   });
   const p = engine.packet;

@@ -36,6 +36,8 @@ export interface ReplaySummary {
   detections: {
     notices: number;
     alerts: number;
+    /** Sources the policy would ban (replay never touches the firewall). */
+    bans: number;
     suppressed: number;
     trusted: number;
     by_kind: Record<string, number>;
@@ -54,7 +56,7 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
   const bySource = new Map<string, SourceDetections>();
   const byKind: Record<string, number> = {};
   const onDecision = (d: Decision): void => {
-    if (d.action !== 'alert') return;
+    if (d.action === 'ignore') return;
     const n = d.notice;
     byKind[n.kind] = (byKind[n.kind] ?? 0) + 1;
     const ip = n.src.toString();
@@ -94,6 +96,7 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
     detections: {
       notices: engine.noticeCount,
       alerts: engine.policy.alerts,
+      bans: engine.policy.banned,
       suppressed: engine.policy.suppressed,
       trusted: engine.policy.trusted,
       by_kind: byKind,
@@ -141,6 +144,7 @@ function printSummary(s: ReplaySummary): void {
       `${fmtInt(s.detections.sources.length)} source${s.detections.sources.length === 1 ? '' : 's'}` +
       (kinds.length ? `: ${kinds.map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}` : ''),
   );
+  if (s.detections.bans > 0) out.push(`  would ban       ${fmtInt(s.detections.bans)} (replay never touches the firewall)`);
   for (const src of s.detections.sources.slice(0, 10)) out.push(`                  ${src.src_ip}  ${src.kinds.join(', ')}`);
   if (s.detections.sources.length > 10) out.push(`                  ... and ${fmtInt(s.detections.sources.length - 10)} more (see --json)`);
   process.stdout.write(`${out.join('\n')}\n`);

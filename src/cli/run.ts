@@ -1,26 +1,32 @@
-// `palisade run`: live protection on an interface. Opens the capture, runs the pipeline until
-// SIGINT or SIGTERM, reopens event files on SIGHUP, and logs its own operation as JSON on stderr.
+// `palisade run`: live protection on an interface. Starts the daemon (state restored, firewall
+// reconciled, control socket open), runs the pipeline until SIGINT or SIGTERM, reopens event
+// files on SIGHUP, and logs its own operation as JSON on stderr.
 
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { Outputs } from '../output/outputs.js';
-import { Engine } from '../pipeline/engine.js';
-import { startLive } from '../pipeline/run.js';
+import { Daemon } from '../pipeline/daemon.js';
 
 export interface RunOptions {
   dryRun: boolean;
+  flushOnExit: boolean;
 }
 
 export async function runCommand(cfg: Config, opts: RunOptions): Promise<number> {
   const log = pino({ level: cfg.logging.level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
   const outputs = Outputs.fromConfig(cfg.outputs);
-  const engine = new Engine(cfg, { outputs });
+  const daemon = new Daemon(cfg, { dryRun: opts.dryRun, flushOnExit: opts.flushOnExit || cfg.enforce.flush_on_exit, log, outputs });
+  const engine = daemon.engine;
+  let live;
+  try {
+    await daemon.start();
+    live = daemon.capture((msg) => log.warn(msg));
+  } catch (e) {
+    await daemon.close();
+    outputs.close();
+    throw e;
+  }
   const c = cfg.capture;
-  const live = startLive(
-    engine,
-    { iface: c.interface, filter: c.filter, snaplen: c.snaplen, bufferSize: c.buffer_size, promiscuous: c.promiscuous, timeoutMs: c.timeout_ms },
-    (msg) => log.warn(msg),
-  );
   log.info(
     {
       interface: live.source.name,
@@ -28,12 +34,14 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
       filter: c.filter || null,
       snaplen: c.snaplen,
       detectors: engine.detectors.map((d) => d.name),
-      dry_run: opts.dryRun,
+      backend: daemon.enforcer.backend.name,
+      state: daemon.store?.path ?? null,
+      control: cfg.control.socket || null,
       eve: cfg.outputs.eve.enabled ? cfg.outputs.eve.filename : null,
     },
     'capture started',
   );
-  if (opts.dryRun) log.info('dry run: decisions are logged, the firewall is never touched');
+  if (opts.dryRun) log.info({}, 'dry run: decisions are logged, the firewall is never touched');
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -46,7 +54,7 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
   const onTerm = (): void => stop('SIGTERM');
   const onHup = (): void => {
     outputs.reopen();
-    log.info('event files reopened (SIGHUP)');
+    log.info({}, 'event files reopened (SIGHUP)');
   };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
@@ -61,6 +69,7 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
         kernel_drops: s.kernelDrops,
         kernel_ifdrops: s.kernelIfDrops,
         alerts: engine.policy.alerts,
+        bans: engine.policy.banned,
       },
       'capture stopped',
     );
@@ -68,6 +77,7 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     process.off('SIGHUP', onHup);
+    await daemon.close();
     outputs.close();
   }
   return 0;

@@ -168,20 +168,32 @@ export function defaultConfig(): Config {
   return parseConfig('{}', '(defaults)');
 }
 
-/** Writes duration values under `schema` back in units (10m, 30s, ...), in place. */
-function formatDurations(schema: unknown, node: Record<string, unknown>): void {
+/** The schema inside default/prefault/optional wrappers (stops at a duration schema). */
+function inner(x: unknown): { _zod?: { def?: Record<string, unknown> } } | undefined {
+  let cur = x as { _zod?: { def?: { innerType?: unknown } } } | undefined;
+  while (cur && !DURATION_SCHEMAS.has(cur as object) && cur._zod?.def?.innerType) cur = cur._zod.def.innerType as typeof cur;
+  return cur as { _zod?: { def?: Record<string, unknown> } } | undefined;
+}
+
+/** A value under `schema` with its durations written back in units (10m, 30s, ...). */
+function formatValue(schema: unknown, v: unknown): unknown {
+  const s = inner(schema);
+  if (DURATION_SCHEMAS.has(s as object)) return typeof v === 'number' ? formatDuration(v) : v;
+  const def = s?._zod?.def;
+  if (Array.isArray(v)) return def?.element ? v.map((e) => formatValue(def.element, e)) : v;
+  if (v === null || typeof v !== 'object') return v;
+  const node = v as Record<string, unknown>;
   const shape = unwrap(schema)?.shape;
-  if (!shape) return;
-  for (const [key, sub] of Object.entries(shape)) {
-    const v = node[key];
-    if (DURATION_SCHEMAS.has(sub as object) && typeof v === 'number') node[key] = formatDuration(v);
-    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) formatDurations(sub, v as Record<string, unknown>);
+  for (const key of Object.keys(node)) {
+    const sub = shape ? shape[key] : def?.type === 'record' ? def.valueType : undefined;
+    if (sub) node[key] = formatValue(sub, node[key]);
   }
+  return node;
 }
 
 /** The effective config as YAML text, durations written back as 10m, 30s, ... */
 export function configToYaml(c: Config): string {
   const copy = structuredClone(c) as unknown as Record<string, unknown>;
-  formatDurations(configSchema, copy);
+  formatValue(configSchema, copy);
   return stringify(copy, { lineWidth: 0 });
 }

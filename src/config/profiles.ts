@@ -35,6 +35,14 @@ export const PROFILES = {
   },
 } as const;
 
+/** Per-profile values of the `decide:` section: normal bans on severity 1-2 notices (fast scans,
+ *  sweeps, OS fingerprinting); aggressive and paranoid also ban slow scans and odd-flag packets. */
+export const DECIDE_PROFILES = {
+  normal: { ban_severity: 2 },
+  aggressive: { ban_severity: 3 },
+  paranoid: { ban_severity: 3 },
+} as const;
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -51,5 +59,5 @@ export function deepMerge(base: unknown, over: unknown): unknown {
 export function applyProfile(raw: Record<string, unknown>): Record<string, unknown> {
   const name = raw.profile ?? 'normal';
   if (typeof name !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(name)) return raw; // the schema reports it
-  return deepMerge({ detect: PROFILES[name as ProfileName] }, raw) as Record<string, unknown>;
+  return deepMerge({ detect: PROFILES[name as ProfileName], decide: DECIDE_PROFILES[name as ProfileName] }, raw) as Record<string, unknown>;
 }

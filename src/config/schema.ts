@@ -96,8 +96,77 @@ export const configSchema = z.strictObject({
   trusted: z.array(cidr, { error: 'expected a list of CIDRs' }).default([]),
   block: z
     .strictObject({
-      /** The seed's 10 minutes. */
+      /** A first offence's ban: the seed's 10 minutes. */
       duration: duration('10m'),
+      /** Bans of repeat offences, in order; the last step repeats. Empty: every ban is `duration`. */
+      escalation: z.array(duration('1h'), { error: 'expected a list of durations such as [1h, 24h, 7d]' }).default(() => [3600, 86400, 7 * DAY]),
+      /** An offender's count is forgotten after this long without a ban. */
+      forget_after: duration('30d'),
+      /** The prefix banned for an IPv4 source: 32 bans the address alone. */
+      ipv4_prefix: int(8, 32, 32),
+      /** The prefix banned for an IPv6 source: a host usually holds a whole /64. */
+      ipv6_prefix: int(16, 128, 64),
+      /** At most this many new bans a minute; the excess only alerts (spoofed scans from many addresses). */
+      max_per_minute: int(1, 1000000, 60),
+      /** At most this many bans in force at once; the excess only alerts. */
+      max_active: int(1, 10000000, 100000),
+    })
+    .prefault({}),
+  /** Which notices ban. Profiles set `ban_severity` (normal 2, aggressive and paranoid 3). */
+  decide: z
+    .strictObject({
+      /** Notices this severe or more (1 is the most severe) ban their source; the rest alert. 0: never ban. */
+      ban_severity: int(0, 3, 2),
+      /** Per-kind overrides: `syn_scan: { action: alert }`, `sweep: { duration: 1h }`. */
+      kinds: z
+        .record(
+          z.string(),
+          z.strictObject({
+            action: z.enum(['ban', 'alert', 'ignore'], { error: 'expected one of: ban, alert, ignore' }).optional(),
+            /** This kind's first ban (escalation still applies to repeats). */
+            duration: duration('10m').optional(),
+          }),
+          { error: 'expected a mapping of notice kinds to { action, duration }' },
+        )
+        .default({}),
+    })
+    .prefault({}),
+  /** The firewall: where bans go. */
+  enforce: z
+    .strictObject({
+      /** nftables (sets with per-element timeouts), ipset (+ one iptables rule), iptables (a rule per ban), dry-run (log only). */
+      backend: z.enum(['nftables', 'ipset', 'iptables', 'dry-run'], { error: 'expected one of: nftables, ipset, iptables, dry-run' }).default('nftables'),
+      /** The nftables table, the ipset set prefix and the iptables chain that Palisade owns. */
+      name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,23}$/, { error: 'expected a name of letters, digits, _ and - (at most 24)' }).default('palisade'),
+      /** Remove every ban on exit (off: bans stay in force until they expire). */
+      flush_on_exit: bool(false),
+      /** A failed firewall change is retried after this, doubling up to `retry_max`. */
+      retry_initial: duration('1s'),
+      retry_max: duration('1m'),
+    })
+    .prefault({}),
+  state: z
+    .strictObject({
+      /** The SQLite database: decisions, notices, offence counts. Empty: memory only. */
+      path: z.string({ error: 'expected a file path' }).default('/var/lib/palisade/palisade.db'),
+      /** Notices older than this are pruned. */
+      retention: duration('90d'),
+    })
+    .prefault({}),
+  control: z
+    .strictObject({
+      /** The daemon's control socket (mode 0600) for `palisade status`, `bans`, `ban`, `unban`, `history`. Empty: none. */
+      socket: z.string({ error: 'expected a file path' }).default('/run/palisade/palisade.sock'),
+    })
+    .prefault({}),
+  honeypot: z
+    .strictObject({
+      /** Answer a known scanner's SYNs to closed ports with forged SYN-ACKs (the seed's trick). */
+      enabled: bool(false),
+      /** Only these destination ports are answered; empty: any port. */
+      ports: z.array(z.number().int().min(1).max(65535), { error: 'expected a list of port numbers' }).default([]),
+      /** At most this many replies a second, over all sources. */
+      rate: int(1, 100000, 100),
     })
     .prefault({}),
   flow: z

@@ -173,6 +173,35 @@ export class Cidr {
     return n > max ? null : new Cidr(addr, n);
   }
 
+  /** The prefix of `prefix` bits holding `addr` (host bits cleared). */
+  static of(addr: IpAddr, prefix: number): Cidr {
+    const c = new Cidr(addr, prefix);
+    return new Cidr(new IpAddr(addr.v6, addr.w0 & c.m0, addr.w1 & c.m1, addr.w2 & c.m2, addr.w3 & c.m3), prefix);
+  }
+
+  /** Prefix length in the 128-bit mapped space (IPv4 /n is /(96+n)). */
+  get bits(): number {
+    return this.addr.v6 ? this.prefix : this.prefix + 96;
+  }
+
+  /** True when this prefix covers a single address. */
+  get isHost(): boolean {
+    return this.prefix === (this.addr.v6 ? 128 : 32);
+  }
+
+  /** True when the two prefixes share any address (one contains the other). */
+  overlaps(o: Cidr): boolean {
+    const wide = this.bits <= o.bits ? this : o;
+    const narrow = wide === this ? o : this;
+    const a = narrow.addr;
+    return wide.contains(a.w0, a.w1, a.w2, a.w3);
+  }
+
+  /** Text with the host prefix left off ("198.18.0.1", "198.18.0.0/24"), as operators write it. */
+  toShortString(): string {
+    return this.isHost ? this.addr.toString() : this.toString();
+  }
+
   /** True when the address words fall inside this prefix. */
   contains(w0: number, w1: number, w2: number, w3: number): boolean {
     const a = this.addr;
@@ -201,6 +230,12 @@ export class CidrSet {
       out.push(c);
     }
     return new CidrSet(out);
+  }
+
+  /** The first prefix sharing any address with `c`, or null. */
+  overlapping(c: Cidr): Cidr | null {
+    for (const e of this.entries) if (e.overlaps(c)) return e;
+    return null;
   }
 
   /** The first prefix containing the address, or null. */

@@ -1,7 +1,7 @@
 // Notices and decisions: what a detector reports and what the policy makes of it. These are the
 // only objects built per detection (never per packet); strings are formatted later, on output.
 
-import type { IpAddr } from './addr.js';
+import type { Cidr, IpAddr } from './addr.js';
 
 export type Severity = 1 | 2 | 3;
 
@@ -31,7 +31,40 @@ export interface Notice {
   evidence: Record<string, unknown>;
 }
 
-export type Action = 'alert' | 'ignore';
+/** `ban`: block the source; `alert`: report only; `ignore`: neither (trusted noise, repeats). */
+export type Action = 'ban' | 'alert' | 'ignore';
+
+/** Where a ban came from. */
+export type BanOrigin = 'detector' | 'operator';
+
+/** A block on a prefix for a time: what enforce puts in the kernel and state keeps. */
+export interface Ban {
+  /** The blocked prefix: the source itself, or its /n (IPv6 bans default to the /64). */
+  scope: Cidr;
+  /** `scope` as text: the key for maps, the database and the firewall. */
+  key: string;
+  /** Ban start and end, in engine seconds (packet time; wall time when live). */
+  since: number;
+  until: number;
+  reason: string;
+  /** The notice kind that caused it ("operator" for manual bans). */
+  kind: string;
+  /** The notices that caused it (engine notice ids; the database maps them to its rows). */
+  noticeIds: number[];
+  /** 1 for a first offence, 2 for the next, ...: the escalation step. */
+  offence: number;
+  origin: BanOrigin;
+}
+
+/** Why a ban ended before or at its time. */
+/** `protected`: a restored ban that now covers a protected address (the host's facts changed). */
+export type LiftReason = 'expired' | 'operator' | 'superseded' | 'protected';
+
+export interface Lift {
+  ban: Ban;
+  reason: LiftReason;
+  at: number;
+}
 
 /** The policy's verdict on a notice. */
 export interface Decision {
@@ -39,8 +72,12 @@ export interface Decision {
   notice: Notice;
   /** Why this action: e.g. "policy", "trusted 127.0.0.0/8", "suppressed". */
   reason: string;
-  /** How long the verdict stands (seconds), e.g. the block duration. */
+  /** How long the verdict stands (seconds), e.g. the ban duration. */
   duration: number;
+  /** The ban this decision made (action `ban`), else null. */
+  ban: Ban | null;
+  /** Why the source may never be banned (trusted, own address, gateway, ...), else null. */
+  protectedBy: string | null;
 }
 
 /** Collects notices raised while processing a packet or a tick; the pipeline drains it. */

@@ -9,7 +9,8 @@ export function formatAlertLine(d: Decision): string {
   const n = d.notice;
   const time = eveTimestamp(n.tsSec, n.tsNsec).slice(0, 23).replace('T', ' ');
   const dst = n.dst ? ` -> ${n.dst.toString()}${n.dstPort ? `:${n.dstPort}` : ''}` : '';
-  return `${time}  ALERT ${SEVERITY[n.severity] ?? n.severity}  ${n.kind}  ${n.src.toString()}${dst} ${protoName(n.proto)}  ${n.signature}`;
+  const what = d.action === 'ban' ? `BANNED ${d.ban!.key} for ${Math.round(d.duration)}s` : 'ALERT';
+  return `${time}  ${what} ${SEVERITY[n.severity] ?? n.severity}  ${n.kind}  ${n.src.toString()}${dst} ${protoName(n.proto)}  ${n.signature}`;
 }
 
 export function formatStatsLine(stats: Record<string, unknown>): string {

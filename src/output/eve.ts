@@ -44,7 +44,16 @@ export interface EveAlert {
   dest_port: number;
   proto: string;
   alert: { action: string; gid: number; signature_id: number; rev: number; signature: string; category: string; severity: number };
-  palisade: { kind: string; detector: string; notice_id: number; decision: string; reason: string; duration: number; evidence: Record<string, unknown> };
+  palisade: {
+    kind: string;
+    detector: string;
+    notice_id: number;
+    decision: string;
+    reason: string;
+    duration: number;
+    ban?: { scope: string; until: string; offence: number };
+    evidence: Record<string, unknown>;
+  };
 }
 
 export function alertEvent(d: Decision): EveAlert {
@@ -58,8 +67,8 @@ export function alertEvent(d: Decision): EveAlert {
     dest_port: n.dstPort,
     proto: protoName(n.proto),
     alert: {
-      // Nothing is blocked yet: the enforcement stage turns this into "blocked".
-      action: 'allowed',
+      // "blocked": the policy banned the source (enforce puts it in the firewall).
+      action: d.action === 'ban' ? 'blocked' : 'allowed',
       gid: 1,
       signature_id: n.signatureId,
       rev: 1,
@@ -74,6 +83,7 @@ export function alertEvent(d: Decision): EveAlert {
       decision: d.action,
       reason: d.reason,
       duration: d.duration,
+      ...(d.ban ? { ban: { scope: d.ban.key, until: eveTimestampOf(d.ban.until), offence: d.ban.offence } } : {}),
       evidence: renderEvidence(n.evidence),
     },
   };

@@ -10,10 +10,10 @@ import { CidrSet } from '../core/addr.js';
 import { PalisadeError } from '../core/errors.js';
 import { PacketClock } from '../core/clock.js';
 import { nest } from '../core/counters.js';
-import { NoticeQueue, type Decision } from '../core/notice.js';
+import { NoticeQueue, type Decision, type Lift } from '../core/notice.js';
 import { Packet } from '../core/packet.js';
 import { Decoder } from '../decode/decoder.js';
-import { Policy } from '../decide/policy.js';
+import { Policy, policyConfig } from '../decide/policy.js';
 import type { Detector } from '../detect/detector.js';
 import { createDetectors, createScanFeed, detectorsNeedingFlows, detectorsReadingScans } from '../detect/registry.js';
 import type { ScanFeed } from '../detect/scan-feed.js';
@@ -44,6 +44,10 @@ export interface EngineOptions {
   outputs: Outputs | null;
   /** Called for every decision, whatever its action (summaries, tests). */
   onDecision?: (d: Decision) => void;
+  /** Called for every ban lifted by the policy (expired, superseded): enforce and state. */
+  onLift?: (l: Lift) => void;
+  /** Further sections for the stats event (enforce, state). */
+  extraStats?: () => Record<string, unknown>;
 }
 
 export class Engine {
@@ -62,6 +66,8 @@ export class Engine {
   readonly outputs: Outputs | null;
   private readonly notices = new NoticeQueue();
   private readonly onDecision: ((d: Decision) => void) | undefined;
+  private readonly onLift: ((l: Lift) => void) | undefined;
+  private readonly extraStats: (() => Record<string, unknown>) | undefined;
   private readonly statsInterval: number;
   private nextTick = 0;
   private nextStats = 0;
@@ -81,6 +87,8 @@ export class Engine {
     if (timerMs < 0) timerMs = timerCost();
     this.outputs = opts.outputs;
     this.onDecision = opts.onDecision;
+    this.onLift = opts.onLift;
+    this.extraStats = opts.extraStats;
     this.statsInterval = config.stats.interval;
     const needing = detectorsNeedingFlows(config.detect);
     if (config.flow.tracking === 'off' && needing.length > 0) {
@@ -99,7 +107,7 @@ export class Engine {
     const readers = detectorsReadingScans(config.detect);
     this.packetDetectors = this.detectors.filter((d) => !readers.includes(d.name));
     this.scanDetectors = this.detectors.filter((d) => readers.includes(d.name));
-    this.policy = new Policy({ trusted: CidrSet.parse(config.trusted), duration: config.block.duration });
+    this.policy = new Policy(policyConfig(config));
   }
 
   /**
@@ -161,9 +169,10 @@ export class Engine {
     for (const n of this.notices.drain()) {
       this.noticeCount++;
       const d = this.policy.decide(n, now);
-      if (d.action === 'alert') this.outputs?.alert(d);
+      if (d.action !== 'ignore') this.outputs?.alert(d);
       this.onDecision?.(d);
     }
+    this.passLifts();
     this.outputMs += performance.now() - t0;
   }
 
@@ -180,10 +189,16 @@ export class Engine {
     if (this.notices.length !== 0) this.handleNotices(now);
     this.flows?.expire(now);
     this.policy.expire(now);
+    this.passLifts();
     if (now >= this.nextStats) {
       this.nextStats = now + this.statsInterval;
       this.emitStats();
     }
+  }
+
+  private passLifts(): void {
+    const lifts = this.policy.takeLifts();
+    if (this.onLift) for (const l of lifts) this.onLift(l);
   }
 
   /**
@@ -252,11 +267,13 @@ export class Engine {
       detect: {
         notices: this.noticeCount,
         alerts: this.policy.alerts,
+        bans: this.policy.banned,
         memuse: detectMem + (this.scans?.stats().memuse ?? 0),
         ...(this.scans ? { prefilter: this.scans.stats() } : {}),
         detectors,
       },
       decide: this.policy.stats(),
+      ...this.extraStats?.(),
       perf: {
         sampled_pkts: n,
         decode_ns: ns(perf[1]!),

@@ -1,0 +1,115 @@
+// The ipset backend: two hash:net sets (<name>4, <name>6) with per-element timeouts, each matched
+// by one DROP rule at the top of INPUT and FORWARD (iptables, ip6tables). Every commit is one
+// `ipset restore -exist` batch: adds update an element's timeout, deletes of absent ones are no-ops.
+
+import { Cidr } from '../core/addr.js';
+import { OpQueue, mustRun, runTool, toolError, type BanEntry, type FirewallBackend, type KernelEntry } from './backend.js';
+
+/** ipset's largest timeout (seconds). */
+const MAX_TIMEOUT = 2147483;
+
+export class IpsetBackend implements FirewallBackend {
+  readonly name = 'ipset';
+  readonly kernelExpiry = true;
+  private readonly q = new OpQueue();
+  private readonly m = { commits: 0, failures: 0, added: 0, deleted: 0, batch_max: 0 };
+
+  constructor(
+    private readonly prefix = 'palisade',
+    private readonly maxElem = 1048576,
+  ) {}
+
+  get pending(): number {
+    return this.q.length;
+  }
+
+  private setName(v6: boolean): string {
+    return `${this.prefix}${v6 ? '6' : '4'}`;
+  }
+
+  private rules(): { tool: string; set: string; chain: string }[] {
+    const out = [];
+    for (const [tool, v6] of [
+      ['iptables', false],
+      ['ip6tables', true],
+    ] as const) {
+      for (const chain of ['INPUT', 'FORWARD']) out.push({ tool, set: this.setName(v6), chain });
+    }
+    return out;
+  }
+
+  private ruleArgs(set: string, chain: string): string[] {
+    return [chain, '-m', 'set', '--match-set', set, 'src', '-m', 'comment', '--comment', 'palisade', '-j', 'DROP'];
+  }
+
+  async init(): Promise<KernelEntry[]> {
+    const create = [false, true]
+      .map((v6) => `create ${this.setName(v6)} hash:net family ${v6 ? 'inet6' : 'inet'} timeout 0 maxelem ${this.maxElem}`)
+      .join('\n');
+    await mustRun('ipset', ['restore', '-exist'], `${create}\n`);
+    for (const r of this.rules()) {
+      const check = await runTool(r.tool, ['-w', '-C', ...this.ruleArgs(r.set, r.chain)]);
+      if (check.code !== 0) await mustRun(r.tool, ['-w', '-I', ...this.ruleArgs(r.set, r.chain).slice(0, 1), '1', ...this.ruleArgs(r.set, r.chain).slice(1)]);
+    }
+    const out: KernelEntry[] = [];
+    const now = Date.now() / 1000;
+    for (const v6 of [false, true]) {
+      const text = await mustRun('ipset', ['save', this.setName(v6)]);
+      for (const line of text.split('\n')) {
+        const m = /^add \S+ (\S+)(?: timeout (\d+))?/.exec(line);
+        const key = m ? Cidr.parse(m[1]!)?.toString() : undefined;
+        if (key) out.push({ key, until: m![2] === undefined || m![2] === '0' ? null : now + Number(m![2]) });
+      }
+    }
+    return out;
+  }
+
+  add(e: BanEntry): void {
+    this.q.add(e);
+  }
+
+  delete(key: string, scope: Cidr): void {
+    this.q.delete(key, scope);
+  }
+
+  batch(now: number): { text: string; ops: number } {
+    const lines: string[] = [];
+    for (const o of this.q.ops) {
+      if (o.op === 'add') {
+        if (o.e.until <= now) continue;
+        const t = Math.min(MAX_TIMEOUT, Math.max(1, Math.round(o.e.until - now)));
+        lines.push(`add ${this.setName(o.e.scope.addr.v6)} ${o.e.scope.toString()} timeout ${t}`);
+      } else {
+        lines.push(`del ${this.setName(o.scope.addr.v6)} ${o.scope.toString()}`);
+      }
+    }
+    return { text: lines.length ? `${lines.join('\n')}\n` : '', ops: lines.length };
+  }
+
+  async commit(now: number): Promise<number> {
+    const n = this.q.length;
+    if (n === 0) return 0;
+    const { text, ops } = this.batch(now);
+    if (text !== '') {
+      const r = await runTool('ipset', ['restore', '-exist'], text);
+      if (r.code !== 0) {
+        this.m.failures++;
+        throw toolError('ipset', ['restore', '-exist'], r);
+      }
+    }
+    for (const o of this.q.ops.splice(0, n)) this.m[o.op === 'add' ? 'added' : 'deleted']++;
+    this.m.commits++;
+    this.m.batch_max = Math.max(this.m.batch_max, ops);
+    return ops;
+  }
+
+  async shutdown(flush: boolean): Promise<void> {
+    if (!flush) return;
+    for (const r of this.rules()) await runTool(r.tool, ['-w', '-D', ...this.ruleArgs(r.set, r.chain)]);
+    for (const v6 of [false, true]) await runTool('ipset', ['destroy', this.setName(v6)]);
+  }
+
+  metrics(): Record<string, number> {
+    return { ...this.m, pending: this.q.length };
+  }
+}

@@ -1,0 +1,190 @@
+// The nftables backend (the default): Palisade's own `table inet <name>` with two interval sets
+// (IPv4, IPv6) whose elements carry the ban's timeout, so the kernel ends bans even if Palisade
+// dies, and a drop rule in an input and a forward chain. Every commit is one atomic `nft -f`
+// batch. Nothing outside the table is touched.
+
+import { Cidr } from '../core/addr.js';
+import { OpQueue, mustRun, remainingMs, runTool, toolError, type BanEntry, type FirewallBackend, type KernelEntry } from './backend.js';
+
+/** Runs before the usual filter chains (priority 0), so a ban also cuts established flows. */
+const PRIORITY = -10;
+
+export class NftablesBackend implements FirewallBackend {
+  readonly name = 'nftables';
+  readonly kernelExpiry = true;
+  private readonly q = new OpQueue();
+  private readonly m = { commits: 0, failures: 0, added: 0, deleted: 0, batch_max: 0 };
+  /** Elements the kernel may hold, with their end (wall seconds): from init and commits. */
+  private readonly present = new Map<string, number>();
+
+  constructor(
+    private readonly table = 'palisade',
+    private readonly nft = 'nft',
+  ) {}
+
+  get pending(): number {
+    return this.q.length;
+  }
+
+  private set(scope: Cidr): string {
+    return scope.addr.v6 ? 'ban6' : 'ban4';
+  }
+
+  /** The whole skeleton, as `add` statements: a no-op for the parts that exist. */
+  private skeleton(): string {
+    const t = `inet ${this.table}`;
+    const lines = [`add table ${t}`];
+    for (const [set, type] of [
+      ['ban4', 'ipv4_addr'],
+      ['ban6', 'ipv6_addr'],
+    ]) {
+      lines.push(`add set ${t} ${set} { type ${type}; flags interval, timeout; }`);
+    }
+    for (const chain of ['input', 'forward']) {
+      lines.push(`add chain ${t} ${chain} { type filter hook ${chain} priority ${PRIORITY}; policy accept; }`);
+      // The chain is ours: its rules are rewritten, so a restart never duplicates them.
+      lines.push(`flush chain ${t} ${chain}`);
+      lines.push(`add rule ${t} ${chain} ip saddr @ban4 counter drop`);
+      lines.push(`add rule ${t} ${chain} ip6 saddr @ban6 counter drop`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+
+  async init(): Promise<KernelEntry[]> {
+    await mustRun(this.nft, ['-f', '-'], this.skeleton());
+    const out: KernelEntry[] = [];
+    const now = Date.now() / 1000;
+    for (const set of ['ban4', 'ban6']) {
+      const json = JSON.parse(await mustRun(this.nft, ['-j', 'list', 'set', 'inet', this.table, set])) as {
+        nftables: { set?: { elem?: unknown[] } }[];
+      };
+      for (const item of json.nftables) {
+        for (const el of item.set?.elem ?? []) {
+          const e = el as { elem?: { val: unknown; expires?: number } } | string | { prefix: { addr: string; len: number } };
+          const inner = typeof e === 'object' && 'elem' in e ? e.elem! : { val: e, expires: undefined };
+          const key = elemKey(inner.val);
+          if (!key) continue;
+          const until = inner.expires === undefined ? null : now + inner.expires;
+          out.push({ key, until });
+          this.present.set(key, until ?? Infinity);
+        }
+      }
+    }
+    return out;
+  }
+
+  add(e: BanEntry): void {
+    this.q.add(e);
+  }
+
+  delete(key: string, scope: Cidr): void {
+    this.q.delete(key, scope);
+  }
+
+  /**
+   * The batch text. New elements of a run of adds go in one statement per set. Re-adding an
+   * element the kernel may still hold would keep its old timeout, so such an add first makes
+   * sure it exists (with a short timeout), deletes it and adds it again. A delete also makes
+   * sure the element exists first, so one that the kernel already expired cannot fail the batch.
+   */
+  batch(now: number): { text: string; ops: number } {
+    const t = `inet ${this.table}`;
+    const lines: string[] = [];
+    const fresh: Record<string, string[]> = { ban4: [], ban6: [] };
+    const flushFresh = (): void => {
+      for (const set of ['ban4', 'ban6']) {
+        if (fresh[set]!.length) lines.push(`add element ${t} ${set} { ${fresh[set]!.join(', ')} }`);
+        fresh[set] = [];
+      }
+    };
+    const ensureGone = (set: string, el: string): void => {
+      lines.push(`add element ${t} ${set} { ${el} timeout 1s }`, `delete element ${t} ${set} { ${el} }`);
+    };
+    let ops = 0;
+    const touched = new Set<string>();
+    for (const o of this.q.ops) {
+      const scope = o.op === 'add' ? o.e.scope : o.scope;
+      const key = o.op === 'add' ? o.e.key : o.key;
+      const set = this.set(scope);
+      const el = elemText(scope);
+      if (o.op === 'add') {
+        if (o.e.until <= now) continue;
+        const item = `${el} timeout ${remainingMs(o.e.until, now)}ms`;
+        if (!this.present.has(key) && !touched.has(key)) fresh[set]!.push(item);
+        else {
+          flushFresh();
+          ensureGone(set, el);
+          lines.push(`add element ${t} ${set} { ${item} }`);
+        }
+      } else {
+        flushFresh();
+        ensureGone(set, el);
+      }
+      touched.add(key);
+      ops++;
+    }
+    flushFresh();
+    return { text: lines.length ? `${lines.join('\n')}\n` : '', ops };
+  }
+
+  async commit(now: number): Promise<number> {
+    const n = this.q.length;
+    if (n === 0) return 0;
+    const { text, ops } = this.batch(now);
+    if (text !== '') {
+      const r = await runTool(this.nft, ['-f', '-'], text);
+      if (r.code !== 0) {
+        this.m.failures++;
+        throw toolError(this.nft, ['-f', '-'], r);
+      }
+    }
+    for (const o of this.q.ops.splice(0, n)) {
+      if (o.op === 'add') {
+        this.m.added++;
+        this.present.set(o.e.key, o.e.until);
+      } else {
+        this.m.deleted++;
+        this.present.delete(o.key);
+      }
+    }
+    // Elements well past their end are gone from the kernel: a later add of them is fresh.
+    for (const [k, until] of this.present) if (until + 5 < now) this.present.delete(k);
+    this.m.commits++;
+    this.m.batch_max = Math.max(this.m.batch_max, ops);
+    return ops;
+  }
+
+  async shutdown(flush: boolean): Promise<void> {
+    if (!flush) return;
+    await runTool(this.nft, ['delete', 'table', 'inet', this.table]);
+    this.present.clear();
+  }
+
+  /** Packets dropped by the ban rules, read from their counters. */
+  async dropped(): Promise<number> {
+    const r = await runTool(this.nft, ['-j', 'list', 'table', 'inet', this.table]);
+    if (r.code !== 0) return 0;
+    let n = 0;
+    for (const item of (JSON.parse(r.stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }).nftables) {
+      for (const x of item.rule?.expr ?? []) n += x.counter?.packets ?? 0;
+    }
+    return n;
+  }
+
+  metrics(): Record<string, number> {
+    return { ...this.m, pending: this.q.length };
+  }
+}
+
+/** An nft element: a bare address for a host prefix, else addr/len. */
+function elemText(scope: Cidr): string {
+  return scope.isHost ? scope.addr.toString() : scope.toString();
+}
+
+/** The key of an element in `nft -j` output: "a.b.c.d", {prefix:{addr,len}} or {range:[a,b]}. */
+function elemKey(val: unknown): string | null {
+  if (typeof val === 'string') return Cidr.parse(val)?.toString() ?? null;
+  const p = (val as { prefix?: { addr: string; len: number } }).prefix;
+  if (p) return Cidr.parse(`${p.addr}/${p.len}`)?.toString() ?? null;
+  return null;
+}

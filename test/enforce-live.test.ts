@@ -1,0 +1,297 @@
+// Decide and enforce end to end, against the real kernel firewall: `palisade run` in a victim
+// namespace whose bridge joins an attacker and a benign namespace (198.18.40.0/24), with real
+// nmap and hping3. For each backend (nftables, ipset, iptables): a SYN scan bans the attacker,
+// its connections then fail while the benign host's succeed, and the short ban expires. Also:
+// trusted and spoofed (gateway, own address) scans ban nothing, a SIGKILL restart keeps the ban
+// with its remaining time and never duplicates it, a failing `nft` is retried until it works,
+// and the operator CLI works against the daemon and without it. Needs root, iproute2, nmap,
+// hping3, curl, nftables, ipset and iptables. The namespaces are always removed.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { CLI, sh, tempDir } from './helpers/cli.js';
+import { eveLines, exited, isRoot, must, waitFor } from './helpers/netns.js';
+
+const ID = process.pid % 100000;
+const NS = { v: `pal-ev-${ID}`, a: `pal-ea-${ID}`, b: `pal-eb-${ID}` };
+const NET = '198.18.40';
+const VICTIM = `${NET}.2`;
+const ATTACKER = `${NET}.11`;
+const BENIGN = `${NET}.3`;
+/** The victim's default gateway, held by the benign namespace so that replies reach it. */
+const GATEWAY = `${NET}.254`;
+const TRUSTED = `${NET}.30`;
+const EXTRA = [`${NET}.12`, `${NET}.13`, `${NET}.14`, `${NET}.15`];
+
+const SERVER = `
+const http = require('node:http');
+for (const port of [22, 80, 8080]) http.createServer((q, r) => r.end('ok\\n')).listen(port, '${VICTIM}');
+setTimeout(() => console.log('ready'), 100);
+`;
+
+function setUp(): void {
+  for (const ns of Object.values(NS)) {
+    must(`ip netns add ${ns}`);
+    must(`ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`);
+    must(`ip -n ${ns} link set lo up`);
+  }
+  must(`ip -n ${NS.v} link add br0 type bridge`);
+  for (const [side, ns] of [
+    ['a', NS.a],
+    ['b', NS.b],
+  ] as const) {
+    must(`ip link add pe${side}${ID} netns ${ns} type veth peer name pv${side} netns ${NS.v}`);
+    must(`ip -n ${NS.v} link set pv${side} master br0 up`);
+    must(`ip -n ${ns} link set pe${side}${ID} up`);
+  }
+  must(`ip -n ${NS.v} addr add ${VICTIM}/24 dev br0`);
+  must(`ip -n ${NS.v} link set br0 up`);
+  must(`ip -n ${NS.v} route add default via ${GATEWAY}`);
+  for (const a of [ATTACKER, TRUSTED, ...EXTRA]) must(`ip -n ${NS.a} addr add ${a}/24 dev pea${ID}`);
+  for (const a of [BENIGN, GATEWAY]) must(`ip -n ${NS.b} addr add ${a}/24 dev peb${ID}`);
+}
+
+function tearDown(): void {
+  for (const ns of Object.values(NS)) sh(`ip netns del ${ns}`);
+}
+
+const inNs = (ns: string, cmd: string) => sh(`ip netns exec ${ns} ${cmd}`);
+
+/** True when an HTTP request from `src` (in namespace `ns`) to the victim succeeds. */
+function connects(ns: string, src: string): boolean {
+  return inNs(ns, `curl -s -m 2 --interface ${src} http://${VICTIM}:8080/`).stdout.includes('ok');
+}
+
+function nmapSyn(src: string, ports = '1-200'): void {
+  const r = inNs(NS.a, `nmap -n -Pn -sS -e pea${ID} -S ${src} --max-retries 1 -p ${ports} ${VICTIM}`);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** Elements of the nftables ban sets, as text. */
+function nftElements(): string {
+  return inNs(NS.v, 'nft list set inet palisade ban4').stdout;
+}
+
+async function until(what: string, f: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (f()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`timed out after ${ms} ms waiting for: ${what}`);
+}
+
+interface Lab {
+  dir: string;
+  cfg: string;
+  eve: string;
+  start(extraEnv?: NodeJS.ProcessEnv): Promise<ChildProcess>;
+  /** The stderr (operational log) of a daemon started by `start`, so far. */
+  log(p: ChildProcess): string;
+  cli(args: string[]): { code: number; stdout: string; stderr: string };
+}
+
+async function lab(t: TestContext, backend: string, extra = ''): Promise<Lab> {
+  const dir = tempDir(t);
+  const children: ChildProcess[] = [];
+  t.after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    tearDown();
+  });
+  tearDown();
+  setUp();
+  const server = spawn('ip', ['netns', 'exec', NS.v, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(server);
+  await waitFor(server, 'stdout', /ready/, 10000);
+  const eve = join(dir, 'eve.json');
+  const cfg = join(dir, 'palisade.yaml');
+  const logs = new Map<ChildProcess, string>();
+  writeFileSync(
+    cfg,
+    `trusted: [${TRUSTED}/32]\n` +
+      `outputs:\n  eve:\n    filename: ${eve}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\n` +
+      `state:\n  path: ${join(dir, 'state.db')}\ncontrol:\n  socket: ${join(dir, 'palisade.sock')}\n` +
+      `enforce:\n  backend: ${backend}\n  retry_initial: 500ms\n  retry_max: 1s\n` +
+      'detect:\n  port_scan:\n    window: 30s\n' +
+      extra,
+  );
+  return {
+    dir,
+    cfg,
+    eve,
+    async start(extraEnv = {}) {
+      const p = spawn('ip', ['netns', 'exec', NS.v, process.execPath, CLI, 'run', '-i', 'br0', '-c', cfg], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, SSH_CONNECTION: '', ...extraEnv },
+      });
+      children.push(p);
+      logs.set(p, '');
+      p.stderr!.on('data', (d) => logs.set(p, logs.get(p) + String(d)));
+      await waitFor(p, 'stderr', /"msg":"capture started"/, 20000);
+      return p;
+    },
+    log: (p) => logs.get(p) ?? '',
+    cli(args) {
+      return inNs(NS.v, `${process.execPath} ${CLI} ${args.join(' ')} -c ${cfg}`);
+    },
+  };
+}
+
+const bansFor = (eve: string, src: string) => eveLines(eve).filter((e) => e.event_type === 'alert' && e.src_ip === src && e.palisade.decision === 'ban');
+
+const skip = isRoot ? false : 'needs root for network namespaces';
+
+describe('decide and enforce, live against the kernel firewall', { skip }, () => {
+  for (const backend of ['nftables', 'ipset', 'iptables']) {
+    it(`${backend}: a SYN scan bans the attacker, the benign host still connects, the ban expires`, { timeout: 120000 }, async (t) => {
+      const l = await lab(t, backend, 'block:\n  duration: 8s\n');
+      const p = await l.start();
+      assert.ok(connects(NS.a, ATTACKER), 'the attacker connects before the scan');
+      nmapSyn(ATTACKER);
+      await until('a ban of the attacker', () => existsSync(l.eve) && bansFor(l.eve, ATTACKER).length > 0, 10000);
+      const ban = bansFor(l.eve, ATTACKER)[0];
+      assert.equal(ban.palisade.ban.scope, `${ATTACKER}/32`);
+      assert.equal(ban.alert.action, 'blocked');
+      await until('the attacker cut off', () => !connects(NS.a, ATTACKER), 5000);
+      assert.ok(connects(NS.b, BENIGN), 'the benign host still connects');
+      if (backend === 'nftables') assert.match(nftElements(), new RegExp(ATTACKER.replace(/\./g, '\\.')));
+      if (backend === 'ipset') assert.match(inNs(NS.v, 'ipset list palisade4').stdout, new RegExp(ATTACKER));
+      if (backend === 'iptables') assert.match(inNs(NS.v, 'iptables -S palisade').stdout, new RegExp(`-s ${ATTACKER}/32 -j DROP`));
+      await until('the ban to expire', () => connects(NS.a, ATTACKER), 15000);
+      if (backend === 'iptables') await until('the rule removed', () => !inNs(NS.v, 'iptables -S palisade').stdout.includes(ATTACKER), 3000);
+      p.kill('SIGTERM');
+      assert.equal(await exited(p), 0);
+      // Palisade's chain is kept on exit (bans stay by default), and other tables are untouched.
+      const ruleset = inNs(NS.v, 'nft list tables').stdout;
+      if (backend === 'nftables') assert.match(ruleset, /inet palisade/);
+    });
+  }
+
+  it('trusted and spoofed scans ban nothing; refusals are reported with their reason', { timeout: 120000 }, async (t) => {
+    const l = await lab(t, 'nftables');
+    const p = await l.start();
+    nmapSyn(TRUSTED);
+    // Spoofed as the gateway (replies go to the benign namespace, which holds it) and as the
+    // victim's own address.
+    inNs(NS.a, `hping3 -q -S -a ${GATEWAY} -p ++1000 -c 60 -i u5000 ${VICTIM}`);
+    inNs(NS.a, `hping3 -q -S -a ${VICTIM} -p ++2000 -c 60 -i u5000 ${VICTIM}`);
+    nmapSyn(EXTRA[0]!, '1-100'); // a real attacker, so we know detection ran
+    await until('the real attacker banned', () => existsSync(l.eve) && bansFor(l.eve, EXTRA[0]!).length > 0, 10000);
+    await new Promise((r) => setTimeout(r, 4500)); // the response timeout for the unanswered spoofs
+    const list = JSON.parse(l.cli(['bans', 'list', '--json']).stdout) as { scope: string }[];
+    assert.deepEqual(list.map((b) => b.scope), [EXTRA[0]]);
+    const elements = nftElements();
+    for (const a of [TRUSTED, GATEWAY, VICTIM]) assert.doesNotMatch(elements, new RegExp(`${a.replace(/\./g, '\\.')}\\b`));
+    const alerts = eveLines(l.eve).filter((e) => e.event_type === 'alert');
+    const gw = alerts.filter((e) => e.src_ip === GATEWAY);
+    assert.ok(gw.length > 0, 'the gateway-spoofed scan is reported');
+    for (const e of gw) assert.match(e.palisade.reason, /not banned: default gateway/);
+    for (const e of alerts.filter((x) => x.src_ip === VICTIM)) assert.match(e.palisade.reason, /not banned: own address/);
+    assert.equal(alerts.filter((e) => e.src_ip === TRUSTED).length, 0, 'trusted sources are not alerted');
+    // The trusted scan is on record as a notice with no ban.
+    const h = JSON.parse(l.cli(['history', TRUSTED]).stdout);
+    assert.ok(h.notices.length > 0, 'the trusted scan is in history');
+    assert.match(h.notices[0].reason, /trusted/);
+    assert.equal(h.bans.length, 0);
+    p.kill('SIGTERM');
+    assert.equal(await exited(p), 0);
+    assert.match(l.log(p), /not banned: default gateway.*"msg":"ban refused: protected address"/);
+  });
+
+  it('a SIGKILL restart keeps the ban with its remaining time, once', { timeout: 120000 }, async (t) => {
+    const l = await lab(t, 'nftables', 'block:\n  duration: 2m\n');
+    let p = await l.start();
+    nmapSyn(ATTACKER);
+    await until('a ban of the attacker', () => nftElements().includes(ATTACKER), 10000);
+    p.kill('SIGKILL');
+    await exited(p);
+    assert.ok(nftElements().includes(ATTACKER), 'the kernel keeps the ban while Palisade is down');
+    await new Promise((r) => setTimeout(r, 2000));
+    p = await l.start();
+    const list = JSON.parse(l.cli(['bans', 'list', '--json']).stdout) as { scope: string; remaining: number }[];
+    assert.equal(list.length, 1);
+    assert.equal(list[0]!.scope, ATTACKER);
+    assert.ok(list[0]!.remaining > 100 && list[0]!.remaining <= 118, `remaining ${list[0]!.remaining}`);
+    assert.equal(nftElements().split(ATTACKER).length - 1, 1, 'one element');
+    assert.ok(!connects(NS.a, ATTACKER));
+    // A fresh scan from the banned source (its packets are still seen) does not ban it twice.
+    nmapSyn(ATTACKER, '300-400');
+    await new Promise((r) => setTimeout(r, 1500));
+    const db = inNs(NS.v, `${process.execPath} -e "const D=require('${join(process.cwd(), 'node_modules/better-sqlite3')}');const d=new D('${join(l.dir, 'state.db')}');console.log(JSON.stringify(d.prepare('select scope, lifted_at from bans').all()))"`);
+    const rows = JSON.parse(db.stdout) as { scope: string; lifted_at: number | null }[];
+    assert.equal(rows.filter((r) => r.lifted_at === null).length, 1, db.stdout);
+    p.kill('SIGTERM');
+    assert.equal(await exited(p), 0);
+  });
+
+  it('a failing nft is reported and retried: detection goes on, blocking resumes', { timeout: 120000 }, async (t) => {
+    const l = await lab(t, 'nftables');
+    const bin = join(l.dir, 'bin');
+    const down = join(l.dir, 'nft-down');
+    must(`mkdir -p ${bin}`);
+    writeFileSync(join(bin, 'nft'), `#!/bin/sh\nif [ -e ${down} ]; then echo "nft: simulated failure" >&2; exit 1; fi\nexec /usr/sbin/nft "$@"\n`);
+    chmodSync(join(bin, 'nft'), 0o755);
+    const p = await l.start({ PATH: `${bin}:${process.env.PATH}` });
+    writeFileSync(down, '');
+    nmapSyn(EXTRA[1]!);
+    await until('the failure reported', () => /firewall change failed.*simulated failure/.test(l.log(p)), 10000);
+    await until('detection and the decision go on', () => bansFor(l.eve, EXTRA[1]!).length === 1, 5000);
+    assert.ok(!nftElements().includes(EXTRA[1]!));
+    nmapSyn(EXTRA[2]!); // detection still runs while the firewall is down
+    await until('the second attacker detected', () => bansFor(l.eve, EXTRA[2]!).length === 1, 10000);
+    rmSync(down);
+    await until('blocking resumed', () => nftElements().includes(EXTRA[1]!) && nftElements().includes(EXTRA[2]!), 10000);
+    assert.match(l.log(p), /firewall working again/);
+    assert.ok(!connects(NS.a, EXTRA[1]!));
+    p.kill('SIGTERM');
+    assert.equal(await exited(p), 0);
+  });
+
+  it('the CLI bans, lists and unbans against the daemon and without it; protected addresses are refused', { timeout: 120000 }, async (t) => {
+    const l = await lab(t, 'nftables');
+    const p = await l.start();
+    let r = l.cli(['ban', EXTRA[3]!, '--for', '1h', '--reason', 'manual']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`${EXTRA[3]} banned for (59m|1h)`));
+    assert.ok(nftElements().includes(EXTRA[3]!));
+    assert.ok(!connects(NS.a, EXTRA[3]!));
+    let list = JSON.parse(l.cli(['bans', 'list', '--json']).stdout) as { scope: string; reason: string; origin: string }[];
+    assert.deepEqual(list.map((b) => [b.scope, b.reason, b.origin]), [[EXTRA[3], 'manual', 'operator']]);
+    r = l.cli(['ban', GATEWAY]);
+    assert.equal(r.code, 9);
+    assert.match(r.stderr, /not banned: default gateway/);
+    r = l.cli(['ban', `${NET}.0/30`]);
+    assert.equal(r.code, 9, 'a prefix holding the host is refused');
+    assert.match(r.stderr, /own address/);
+    r = l.cli(['unban', EXTRA[3]!]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!nftElements().includes(EXTRA[3]!));
+    assert.ok(connects(NS.a, EXTRA[3]!));
+    p.kill('SIGTERM');
+    assert.equal(await exited(p), 0);
+
+    // No daemon: the database and the firewall directly.
+    r = l.cli(['ban', EXTRA[2]!, '--for', '30m']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(nftElements().includes(EXTRA[2]!));
+    list = JSON.parse(l.cli(['bans', 'list', '--json']).stdout);
+    assert.deepEqual(list.map((b) => b.scope), [EXTRA[2]]);
+    r = l.cli(['status']);
+    assert.equal(JSON.parse(r.stdout).daemon, false);
+    const p2 = await l.start();
+    list = JSON.parse(l.cli(['bans', 'list', '--json']).stdout);
+    assert.deepEqual(list.map((b) => b.scope), [EXTRA[2]], 'the daemon restores the offline ban');
+    assert.equal(JSON.parse(l.cli(['status']).stdout).daemon, true);
+    p2.kill('SIGTERM');
+    assert.equal(await exited(p2), 0);
+    r = l.cli(['unban', EXTRA[2]!]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!nftElements().includes(EXTRA[2]!));
+    assert.deepEqual(JSON.parse(l.cli(['bans', 'list', '--json']).stdout), []);
+    const h = JSON.parse(l.cli(['history', EXTRA[2]!]).stdout);
+    assert.equal(h.bans[0].lifted.reason, 'operator');
+  });
+});
