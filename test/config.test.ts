@@ -19,6 +19,9 @@ const cases: [string, string, RegExp[]][] = [
   ['a bad enum', 'outputs:\n  stdout:\n    format: xml\n', [/bad\.yaml:3:13: outputs\.stdout\.format: expected one of: auto, json, human, got "xml"/]],
   ['several problems at once', 'foo: 1\ncapture:\n  promiscuous: maybe\n', [/2 problems/, /bad\.yaml:1:1: unknown key "foo" in the top level/, /bad\.yaml:3:16: capture\.promiscuous: expected true or false, got "maybe"/]],
   ['YAML syntax', 'detect: [1,\n', [/bad\.yaml:\d+:\d+: YAML syntax error/, /PAL_ERR_CONFIG_SYNTAX/]],
+  ['a bad escalation step', 'block:\n  escalation: [1h, soon]\n', [/bad\.yaml:2:20: block\.escalation\[1\]: expected a duration/]],
+  ['an unknown decide action', 'decide:\n  kinds:\n    syn_scan: { action: block }\n', [/bad\.yaml:3:25: decide\.kinds\.syn_scan\.action: expected one of: ban, alert, ignore/]],
+  ['an unknown backend', 'enforce:\n  backend: pf\n', [/bad\.yaml:2:12: enforce\.backend: expected one of: nftables, ipset, iptables, dry-run/]],
   ['a duplicate key', 'block:\n  duration: 1m\nblock:\n  duration: 2m\n', [/bad\.yaml:3:1: duplicate key "block" \(first set at line 1\)/]],
   ['a list at the top', '- a\n- b\n', [/bad\.yaml:1:1: the config must be a mapping of keys/]],
 ];
@@ -68,6 +71,10 @@ describe('config check and print', () => {
     assert.equal(r.code, 0);
     const c = parse(r.stdout);
     assert.equal(c.block.duration, '10m');
+    assert.deepEqual(c.block.escalation, ['1h', '1d', '7d']);
+    assert.equal(c.enforce.backend, 'nftables');
+    assert.equal(c.state.path, '/var/lib/palisade/palisade.db');
+    assert.equal(c.honeypot.enabled, false);
     assert.deepEqual(c.trusted, ['127.0.0.0/8', '::1/128']);
     assert.equal(c.detect.syn_rate.threshold, 3);
     assert.equal(c.outputs.eve.filename, '/var/log/palisade/eve.json');

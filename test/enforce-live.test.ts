@@ -250,6 +250,26 @@ describe('decide and enforce, live against the kernel firewall', { skip }, () =>
     assert.equal(await exited(p), 0);
   });
 
+  it('honeypot: a banned scanner sees closed allow-listed ports open (forged SYN-ACKs)', { timeout: 120000 }, async (t) => {
+    const allowed = [21, 23, 25, 110, 143, 443, 445, 3306, 3389, 5432];
+    const l = await lab(t, 'nftables', `honeypot:\n  enabled: true\n  ports: [${allowed.join(', ')}]\n`);
+    const p = await l.start();
+    nmapSyn(ATTACKER, '1000-1200');
+    await until('a ban of the attacker', () => nftElements().includes(ATTACKER), 10000);
+    const r = inNs(NS.a, `nmap -n -Pn -sS -e pea${ID} -S ${ATTACKER} --max-retries 1 -p 99,8080,${allowed.join(',')} ${VICTIM}`);
+    assert.equal(r.code, 0, r.stderr);
+    const state = (port: number): string => new RegExp(`^${port}/tcp\\s+(\\S+)`, 'm').exec(r.stdout)?.[1] ?? 'absent';
+    for (const port of allowed) assert.equal(state(port), 'open', `port ${port} (no listener) looks open:\n${r.stdout}`);
+    assert.equal(state(99), 'filtered', 'a port off the allow-list is not answered');
+    assert.equal(state(8080), 'filtered', 'a listening port is not answered (the ban drops it)');
+    // Closed for everyone else: the benign host gets a refusal.
+    assert.equal(inNs(NS.b, `curl -s -m 2 http://${VICTIM}:3306/`).code, 7);
+    p.kill('SIGTERM');
+    assert.equal(await exited(p), 0);
+    const stats = eveLines(l.eve).filter((e) => e.event_type === 'stats').at(-1);
+    assert.ok(stats.stats.honeypot.replies >= allowed.length, JSON.stringify(stats.stats.honeypot));
+  });
+
   it('the CLI bans, lists and unbans against the daemon and without it; protected addresses are refused', { timeout: 120000 }, async (t) => {
     const l = await lab(t, 'nftables');
     const p = await l.start();

@@ -3,6 +3,7 @@
 // control socket. On start it restores the bans in force (with their remaining time, never twice)
 // and offence counts, and reconciles them with what the firewall holds.
 
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { Cidr } from '../core/addr.js';
 import type { PalisadeError } from '../core/errors.js';
@@ -12,6 +13,7 @@ import type { Request } from '../control/protocol.js';
 import type { KernelEntry } from '../enforce/backend.js';
 import { createBackend } from '../enforce/create.js';
 import { Enforcer } from '../enforce/enforcer.js';
+import { Honeypot, listeningPorts } from '../enforce/honeypot.js';
 import type { Outputs } from '../output/outputs.js';
 import { StateStore } from '../state/store.js';
 import { Engine } from './engine.js';
@@ -41,6 +43,7 @@ export class Daemon {
   readonly enforcer: Enforcer;
   readonly store: StateStore | null;
   readonly operator: Operator;
+  readonly honeypot: Honeypot | null;
   private control: ControlServer | null = null;
   private live: LiveRun | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -52,11 +55,17 @@ export class Daemon {
   ) {
     const log = (this.log = opts.log);
     this.store = openStore(cfg, log);
+    this.honeypot = cfg.honeypot.enabled ? new Honeypot({ ports: cfg.honeypot.ports, rate: cfg.honeypot.rate, memory: cfg.block.duration }) : null;
     this.engine = new Engine(cfg, {
+      responder: this.honeypot,
       outputs: opts.outputs,
       onDecision: (d) => this.onDecision(d),
       onLift: (l) => this.onLift(l),
-      extraStats: () => ({ enforce: this.enforcer.metrics(), ...(this.store ? { state: this.store.counts() } : {}) }),
+      extraStats: () => ({
+        enforce: this.enforcer.metrics(),
+        ...(this.store ? { state: this.store.counts() } : {}),
+        ...(this.honeypot ? { honeypot: { ...this.honeypot.stats } } : {}),
+      }),
     });
     this.engine.policy.setHost(hostFacts(opts.env));
     const backend = createBackend(opts.dryRun ? { backend: 'dry-run', name: cfg.enforce.name } : cfg.enforce, cfg.block.max_active, (msg, f) => log.info(f, msg));
@@ -72,6 +81,7 @@ export class Daemon {
   private onDecision(d: Decision): void {
     // Reported decisions, and trusted sources' notices (kept in history, never alerted).
     if (d.action === 'ignore' && d.protectedBy === null) return;
+    this.honeypot?.onDecision(d, this.engine.clock.now);
     try {
       this.store?.recordDecision(d);
     } catch (e) {
@@ -95,6 +105,7 @@ export class Daemon {
       this.log.error({ code: 'PAL_ERR_STATE' }, `cannot store a lift: ${(e as Error).message}`);
     }
     this.enforcer.lift(l);
+    this.honeypot?.onLift(l);
     this.log.info({ scope: l.ban.key, reason: l.reason }, 'ban lifted');
   }
 
@@ -130,6 +141,22 @@ export class Daemon {
       };
       prune();
       this.timers.push(setInterval(prune, PRUNE_MS));
+    }
+    const hp = this.honeypot;
+    if (hp) {
+      const refresh = (): void => {
+        const ports = new Uint8Array(65536);
+        for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+          try {
+            listeningPorts(readFileSync(f, 'utf8'), ports);
+          } catch {
+            /* no IPv6 */
+          }
+        }
+        hp.listening = ports;
+      };
+      refresh();
+      this.timers.push(setInterval(refresh, 1000));
     }
     for (const t of this.timers) t.unref();
   }
@@ -211,6 +238,8 @@ export class Daemon {
       { iface: c.interface, filter: c.filter, snaplen: c.snaplen, bufferSize: c.buffer_size, promiscuous: c.promiscuous, timeoutMs: c.timeout_ms },
       onWarning,
     );
+    const source = this.live.source;
+    if (this.honeypot) this.honeypot.inject = (frame) => source.inject(frame);
     return this.live;
   }
 

@@ -46,6 +46,8 @@ export interface EngineOptions {
   onDecision?: (d: Decision) => void;
   /** Called for every ban lifted by the policy (expired, superseded): enforce and state. */
   onLift?: (l: Lift) => void;
+  /** Called for every packet after detection (honeypot replies); null: none. */
+  responder?: { onPacket(p: Packet, clock: PacketClock): void } | null;
   /** Further sections for the stats event (enforce, state). */
   extraStats?: () => Record<string, unknown>;
 }
@@ -68,6 +70,7 @@ export class Engine {
   private readonly onDecision: ((d: Decision) => void) | undefined;
   private readonly onLift: ((l: Lift) => void) | undefined;
   private readonly extraStats: (() => Record<string, unknown>) | undefined;
+  private readonly responder: { onPacket(p: Packet, clock: PacketClock): void } | null;
   private readonly statsInterval: number;
   private nextTick = 0;
   private nextStats = 0;
@@ -89,6 +92,7 @@ export class Engine {
     this.onDecision = opts.onDecision;
     this.onLift = opts.onLift;
     this.extraStats = opts.extraStats;
+    this.responder = opts.responder ?? null;
     this.statsInterval = config.stats.interval;
     const needing = detectorsNeedingFlows(config.detect);
     if (config.flow.tracking === 'off' && needing.length > 0) {
@@ -138,6 +142,7 @@ export class Engine {
         for (let i = 0; i < ss.length; i++) ss[i]!.onPacket(p, clock, this.notices);
       }
     }
+    if (this.responder !== null) this.responder.onPacket(p, clock);
     if (timed) this.recordTiming(t0, t1, t2);
     if (this.notices.length !== 0 || clock.now >= this.nextTick) this.afterPacket();
   };

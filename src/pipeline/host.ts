@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { IpAddr } from '../core/addr.js';
+import { defaultRoutesV4, defaultRoutesV6 } from '../capture/interfaces.js';
 import type { HostFacts } from '../decide/protect.js';
 
 function readText(path: string): string {
@@ -15,31 +16,6 @@ function readText(path: string): string {
   } catch {
     return '';
   }
-}
-
-/** Default gateways in /proc/net/route text (little-endian hex addresses). */
-export function gatewaysV4(text: string): IpAddr[] {
-  const out: IpAddr[] = [];
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 3 || f[1] !== '00000000' || f[2] === '00000000') continue;
-    const le = parseInt(f[2]!, 16);
-    out.push(IpAddr.v4(((le & 255) << 24) | (((le >>> 8) & 255) << 16) | (((le >>> 16) & 255) << 8) | (le >>> 24)));
-  }
-  return out;
-}
-
-/** Default gateways in /proc/net/ipv6_route text (destination ::/0, a non-zero next hop). */
-export function gatewaysV6(text: string): IpAddr[] {
-  const out: IpAddr[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 5 || !/^0{32}$/.test(f[0]!) || f[1] !== '00' || /^0{32}$/.test(f[4]!)) continue;
-    const h = f[4]!;
-    const w = (i: number): number => parseInt(h.slice(i * 8, i * 8 + 8), 16);
-    out.push(new IpAddr(true, w(0), w(1), w(2), w(3)));
-  }
-  return out;
 }
 
 /** Local IPv4 addresses in /proc/net/fib_trie text: the leaves marked "/32 host LOCAL". */
@@ -90,6 +66,10 @@ export function hostFacts(env: NodeJS.ProcessEnv = process.env): HostFacts {
     }
   }
   const addresses = [...found.values()];
-  const gateways = [...gatewaysV4(readText('/proc/net/route')), ...gatewaysV6(readText('/proc/net/ipv6_route'))];
+  const gateways: IpAddr[] = [];
+  for (const r of [...defaultRoutesV4(readText('/proc/net/route')), ...defaultRoutesV6(readText('/proc/net/ipv6_route'))]) {
+    const g = r.gateway === null ? null : IpAddr.parse(r.gateway);
+    if (g) gateways.push(g);
+  }
   return { addresses, gateways, sshClient: sshClient(env) };
 }

@@ -1,0 +1,260 @@
+// The decide stage and its state, without a kernel: ban decisions with their scope, the
+// escalation ladder and its memory, caps, anti-lockout (trusted, own addresses, gateways, SSH
+// client, non-unicast), overlapping bans, expiry; the SQLite store (restart restore, one ban in
+// force per scope, retention, history); host facts parsing; the control socket's contract.
+
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { defaultConfig, parseConfig } from '../src/config/load.js';
+import { Cidr, IpAddr } from '../src/core/addr.js';
+import type { Notice } from '../src/core/notice.js';
+import { request } from '../src/control/client.js';
+import { ControlServer } from '../src/control/server.js';
+import { Policy, policyConfig } from '../src/decide/policy.js';
+import { localV4, localV6, sshClient } from '../src/pipeline/host.js';
+import { Operator } from '../src/pipeline/operator.js';
+import { StateStore } from '../src/state/store.js';
+import { tempDir } from './helpers/cli.js';
+
+const T0 = 1_800_000_000;
+let seq = 0;
+
+function notice(src: string, kind = 'syn_scan', severity: 1 | 2 | 3 = 2, t = T0): Notice {
+  return {
+    id: ++seq,
+    kind,
+    detector: 'port_scan',
+    tsSec: t,
+    tsNsec: 0,
+    src: IpAddr.parse(src)!,
+    dst: IpAddr.parse('198.18.0.2'),
+    srcPort: 40000,
+    dstPort: 22,
+    proto: 6,
+    severity,
+    signatureId: 1,
+    signature: 'PALISADE test scan',
+    category: 'test',
+    evidence: { ports: 20 },
+  };
+}
+
+function policy(yaml = '', host = { addresses: ['198.18.0.2', '2001:db8:1::2'], gateways: ['198.18.0.1'], ssh: '198.18.7.7' as string | null }): Policy {
+  const p = new Policy(policyConfig(yaml ? parseConfig(yaml, 'test.yaml') : defaultConfig()));
+  p.setHost({
+    addresses: host.addresses.map((a) => IpAddr.parse(a)!),
+    gateways: host.gateways.map((a) => IpAddr.parse(a)!),
+    sshClient: host.ssh ? IpAddr.parse(host.ssh) : null,
+  });
+  return p;
+}
+
+describe('decide: bans', () => {
+  it('bans a scanner for the default 10 minutes, once, and alerts on other kinds while it stands', () => {
+    const p = policy();
+    const d = p.decide(notice('198.18.5.5'), T0);
+    assert.equal(d.action, 'ban');
+    assert.equal(d.ban!.key, '198.18.5.5/32');
+    assert.equal(d.ban!.until - d.ban!.since, 600);
+    assert.deepEqual(d.ban!.noticeIds, [d.notice.id]);
+    assert.equal(d.ban!.offence, 1);
+    assert.equal(p.decide(notice('198.18.5.5'), T0 + 1).action, 'ignore', 'a repeat is suppressed');
+    const other = p.decide(notice('198.18.5.5', 'sweep'), T0 + 2);
+    assert.equal(other.action, 'alert');
+    assert.match(other.reason, /already banned: 198\.18\.5\.5\/32 until/);
+    assert.equal(p.activeCount, 1);
+  });
+
+  it('takes the action per kind and severity from config; profiles set the severity', () => {
+    let p = policy();
+    assert.equal(p.decide(notice('198.18.5.6', 'slow_scan', 3), T0).action, 'alert', 'normal: severity 3 alerts');
+    p = policy('profile: paranoid\n');
+    assert.equal(p.decide(notice('198.18.5.6', 'slow_scan', 3), T0).action, 'ban', 'paranoid: severity 3 bans');
+    p = policy('decide:\n  kinds:\n    syn_scan: { action: alert }\n    sweep: { duration: 1h }\n    ack_scan: { action: ignore }\n');
+    assert.equal(p.decide(notice('198.18.5.7'), T0).action, 'alert');
+    const sweep = p.decide(notice('198.18.5.8', 'sweep'), T0);
+    assert.equal(sweep.ban!.until - T0, 3600);
+    assert.equal(p.decide(notice('198.18.5.9', 'ack_scan'), T0).action, 'ignore');
+    p = policy('decide:\n  ban_severity: 0\n');
+    assert.equal(p.decide(notice('198.18.5.7', 'syn_scan', 1), T0).action, 'alert', 'ban_severity 0 never bans');
+  });
+
+  it('escalates repeat offenders 10m, 1h, 24h, 7d, 7d, and forgets them after forget_after', () => {
+    const p = policy('block:\n  forget_after: 30d\n');
+    let t = T0;
+    const got: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const d = p.decide(notice('198.18.6.6', 'syn_scan', 2, t), t);
+      got.push(d.ban!.until - t);
+      t = d.ban!.until + 1;
+      p.expire(t);
+      assert.equal(p.takeLifts()[0]?.reason, 'expired');
+    }
+    assert.deepEqual(got, [600, 3600, 86400, 604800, 604800]);
+    t += 31 * 86400;
+    p.expire(t);
+    assert.equal(p.decide(notice('198.18.6.6', 'syn_scan', 2, t), t).ban!.offence, 1, 'forgotten after 30 days');
+  });
+
+  it('bans IPv6 sources by their /64 (configurable), IPv4 by the configured prefix', () => {
+    let p = policy();
+    assert.equal(p.decide(notice('2001:db8:5:6:a:b:c:d'), T0).ban!.key, '2001:db8:5:6::/64');
+    p = policy('block:\n  ipv6_prefix: 128\n  ipv4_prefix: 24\n');
+    assert.equal(p.decide(notice('2001:db8:5:6:a:b:c:d'), T0).ban!.key, '2001:db8:5:6:a:b:c:d/128');
+    assert.equal(p.decide(notice('198.18.9.77'), T0).ban!.key, '198.18.9.0/24');
+  });
+
+  it('never bans trusted, own, gateway, SSH-client, loopback or non-unicast sources, and says why', () => {
+    const p = policy('trusted: [198.18.100.0/24, "2001:db8:99::/48"]\n');
+    const trusted = p.decide(notice('198.18.100.9'), T0);
+    assert.equal(trusted.action, 'ignore');
+    assert.equal(trusted.protectedBy, 'trusted 198.18.100.0/24');
+    assert.equal(p.decide(notice('2001:db8:99::5'), T0).action, 'ignore');
+    assert.equal(p.decide(notice('127.0.0.5'), T0).protectedBy, 'loopback 127.0.0.0/8', 'loopback is always trusted');
+    const cases: [string, RegExp][] = [
+      ['198.18.0.2', /own address 198\.18\.0\.2/],
+      ['198.18.0.1', /default gateway 198\.18\.0\.1/],
+      ['198.18.7.7', /SSH client 198\.18\.7\.7/],
+      ['0.0.0.0', /unspecified/],
+      ['224.0.0.251', /multicast/],
+      // The /64 of a host address: banning it would cut the host off.
+      ['2001:db8:1::99', /own address 2001:db8:1::2/],
+    ];
+    for (const [src, why] of cases) {
+      const d = p.decide(notice(src), T0);
+      assert.equal(d.action, 'alert', src);
+      assert.match(d.reason, why, src);
+      assert.match(d.reason, /^not banned: /);
+    }
+    assert.equal(p.activeCount, 0);
+    assert.equal(p.stats().refused, 6);
+    // The operator is refused the same way, for addresses and prefixes.
+    for (const target of ['198.18.0.1', '198.18.0.0/16', '::/0', '127.0.0.1']) {
+      assert.match(p.ban(Cidr.parse(target)!, { duration: 60, reason: 'x', kind: 'operator', noticeIds: [], origin: 'operator' }, T0).refused!, /not banned/, target);
+    }
+  });
+
+  it('caps bans per minute and in total; the excess only alerts', () => {
+    const p = policy('block:\n  max_per_minute: 5\n  max_active: 8\n');
+    const actions = [];
+    for (let i = 0; i < 7; i++) actions.push(p.decide(notice(`198.18.20.${i + 10}`), T0).action);
+    assert.deepEqual(actions, ['ban', 'ban', 'ban', 'ban', 'ban', 'alert', 'alert']);
+    assert.match(p.decide(notice('198.18.20.50'), T0).reason, /over 5 bans a minute/);
+    // A minute later the bucket is full again, up to the total cap.
+    for (let i = 0; i < 5; i++) p.decide(notice(`198.18.21.${i + 10}`), T0 + 60);
+    assert.equal(p.activeCount, 8);
+    assert.match(p.decide(notice('198.18.22.1'), T0 + 200).reason, /8 bans in force \(block\.max_active\)/);
+    assert.equal(p.stats().capped, 6);
+  });
+
+  it('an operator CIDR ban supersedes the narrower bans inside it; unban lifts by overlap', () => {
+    const p = policy();
+    p.decide(notice('198.18.30.5'), T0);
+    p.decide(notice('198.18.30.6'), T0);
+    const r = p.ban(Cidr.parse('198.18.30.0/24')!, { duration: 3600, reason: 'op', kind: 'operator', noticeIds: [], origin: 'operator' }, T0 + 1);
+    assert.equal(r.ban!.key, '198.18.30.0/24');
+    assert.deepEqual(r.lifted.map((l) => [l.ban.key, l.reason]).sort(), [
+      ['198.18.30.5/32', 'superseded'],
+      ['198.18.30.6/32', 'superseded'],
+    ]);
+    const inside = p.decide(notice('198.18.30.7'), T0 + 2);
+    assert.equal(inside.action, 'alert');
+    assert.match(inside.reason, /already banned: 198\.18\.30\.0\/24/);
+    assert.deepEqual(p.unban(Cidr.parse('198.18.30.9')!, T0 + 3).map((l) => l.ban.key), ['198.18.30.0/24']);
+    assert.equal(p.activeCount, 0);
+  });
+});
+
+describe('state: SQLite', () => {
+  it('restores bans in force with their end and offence counts; closes expired ones; one ban per scope', (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'sub', 'palisade.db');
+    let store = new StateStore(path);
+    let p = policy();
+    const d1 = p.decide(notice('198.18.40.1'), T0);
+    store.recordDecision(d1);
+    const d2 = p.decide(notice('198.18.40.2', 'syn_scan', 2, T0), T0);
+    store.recordDecision(d2);
+    // The operator re-bans the first: one row in force.
+    const again = p.ban(d1.ban!.scope, { duration: 7200, reason: 'longer', kind: 'operator', noticeIds: [], origin: 'operator' }, T0 + 5);
+    store.recordBan(again.ban!);
+    store.close();
+    assert.equal(statSync(join(dir, 'sub')).mode & 0o777, 0o700);
+
+    store = new StateStore(path); // a restart
+    const bans = store.bansInForce(T0 + 700); // the 10-minute ban of .2 has ended
+    assert.deepEqual(bans.map((b) => [b.key, b.until]), [['198.18.40.1/32', T0 + 5 + 7200]]);
+    p = policy();
+    p.restore(bans, store.offences(T0 - 86400), T0 + 700);
+    assert.equal(p.activeCount, 1);
+    assert.equal(p.nextOffence('198.18.40.2/32', T0 + 700), 2, 'the offence count survived the restart');
+    const rows = store.db.prepare('SELECT scope, lift_reason FROM bans ORDER BY id').all();
+    assert.deepEqual(rows, [
+      { scope: '198.18.40.1/32', lift_reason: 'superseded' },
+      { scope: '198.18.40.2/32', lift_reason: 'expired' },
+      { scope: '198.18.40.1/32', lift_reason: null },
+    ]);
+    assert.throws(() => store.db.prepare("INSERT INTO bans (scope, since, until, reason, kind, offence, origin, notices) VALUES ('198.18.40.1/32', 0, 1, '', '', 1, 'x', '[]')").run(), /UNIQUE/);
+    const h = store.history(Cidr.parse('198.18.40.1')!);
+    assert.equal(h.bans.length, 2);
+    assert.equal(h.notices.length, 1);
+    assert.equal(h.notices[0]!.kind, 'syn_scan');
+    assert.equal(store.prune(T0 + 1), 3, 'notices, lifted bans and offences before the cut');
+    store.close();
+  });
+
+  it('refuses a database from a newer schema with a located error', (t) => {
+    const path = join(tempDir(t), 'x.db');
+    const s = new StateStore(path);
+    s.db.pragma('user_version = 9');
+    s.close();
+    assert.throws(() => new StateStore(path), (e: Error & { code?: string }) => e.code === 'PAL_ERR_STATE' && /newer Palisade/.test(e.message));
+  });
+});
+
+describe('host facts', () => {
+  it('reads local IPv4 addresses from fib_trie, IPv6 from if_inet6, the SSH client from SSH_CONNECTION', () => {
+    const trie = `Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 198.18.40.0/24 2 0 2
+        |-- 198.18.40.0
+           /24 link UNICAST
+        |-- 198.18.40.2
+           /32 host LOCAL
+        |-- 198.18.40.255
+           /32 link BROADCAST
+Local:
+  +-- 0.0.0.0/0 3 0 5
+        |-- 198.18.40.2
+           /32 host LOCAL
+`;
+    assert.deepEqual(localV4(trie).map(String), ['198.18.40.2']);
+    assert.deepEqual(localV6('20010db8000000000000000000000002 02 40 00 80     eth0\n00000000000000000000000000000001 01 80 10 80       lo\n').map(String), ['2001:db8::2', '::1']);
+    assert.equal(sshClient({ SSH_CONNECTION: '198.18.7.7 52311 198.18.0.2 22' })?.toString(), '198.18.7.7');
+    assert.equal(sshClient({ SSH_CONNECTION: 'fe80::1%eth0 52311 fe80::2 22' })?.toString(), 'fe80::1');
+    assert.equal(sshClient({}), null);
+  });
+});
+
+describe('control socket', () => {
+  it('is mode 0600, answers requests, and reports errors with their codes', async (t) => {
+    const path = join(tempDir(t), 'run', 'palisade.sock');
+    const p = policy();
+    const op = new Operator(p, null, null, () => T0);
+    const server = new ControlServer(path, async (r) => (r.cmd === 'list' ? op.list() : r.cmd === 'ban' ? op.ban(r.target, r.seconds, r.reason) : null));
+    await server.listen();
+    t.after(() => server.close());
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const ban = (await request(path, { cmd: 'ban', target: '198.18.50.5', seconds: 3600, reason: 'test' })) as { scope: string; remaining: number };
+    assert.equal(ban.scope, '198.18.50.5');
+    assert.equal(ban.remaining, 3600);
+    assert.deepEqual(((await request(path, { cmd: 'list' })) as { scope: string }[]).map((b) => b.scope), ['198.18.50.5']);
+    await assert.rejects(request(path, { cmd: 'ban', target: '198.18.0.1', seconds: null, reason: null }), (e: Error & { code?: string }) => e.code === 'PAL_ERR_PROTECTED' && /default gateway/.test(e.message));
+    await assert.rejects(request(path, { cmd: 'ban', target: 'not-an-ip', seconds: null, reason: null }), (e: Error & { code?: string }) => e.code === 'PAL_ERR_USAGE');
+    assert.equal(await request(join(tempDir(t), 'none.sock'), { cmd: 'list' }), null, 'no daemon: null, for the offline path');
+  });
+});
