@@ -77,6 +77,21 @@ function tcpdumpPps(file: string, pin: boolean, n: number): number {
   return n / r.seconds;
 }
 
+/** Runs bench/enforce.js in a namespace of its own (root, nft and iptables needed). */
+function enforceBench(): Record<string, unknown> | string {
+  if (process.getuid?.() !== 0 || !have('nft') || !have('ip')) return 'not run: needs root, nft and ip';
+  const ns = `pal-bench-${process.pid}`;
+  process.stderr.write('enforcement: reaction time and bulk load (nftables, in a namespace)\n');
+  run('ip', ['netns', 'add', ns]);
+  try {
+    const r = run('ip', ['netns', 'exec', ns, process.execPath, join(REPO, 'dist/bench/enforce.js')]);
+    if (r.code !== 0) return `failed: ${r.stderr.slice(0, 500)}`;
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  } finally {
+    run('ip', ['netns', 'del', ns]);
+  }
+}
+
 function main(): void {
   mkdirSync(OUT_DIR, { recursive: true });
   const file = join(OUT_DIR, `bench-${N}.pcap`);
@@ -149,6 +164,8 @@ function main(): void {
     results.stream = streams;
   }
 
+  results.enforce = enforceBench();
+
   const scapyOk = existsSync(SCAPY) && spawnSync('/usr/bin/python3', ['-c', 'import scapy.all']).status === 0;
   if (scapyOk) {
     const small = join(OUT_DIR, `bench-${SCAPY_N}.pcap`);
@@ -192,6 +209,15 @@ function main(): void {
       ` Scapy seed loop: ${fmt(sc.pps!)} packets/s on ${fmt(sc.packets!)} packets; palisade is ${fmt(sc.speedup!)}x faster. ` +
         `Sources flagged by the seed rule: Scapy ${sc.blocked_sources}, palisade's syn_rate ${sc.palisade_sources_flagged_same_file}`,
     );
+  const en = results.enforce as Record<string, any> | string;
+  if (typeof en === 'string') out.push(` Enforcement: ${en}`);
+  else {
+    out.push(' Enforcement (nftables, in a namespace):');
+    out.push(line('notice -> kernel, one at a time', `p50 ${en.reaction_single_ms.p50} ms, p99 ${en.reaction_single_ms.p99} ms (nft start alone: p50 ${en.nft_spawn_ms.p50} ms)`));
+    out.push(line(`burst of ${en.reaction_burst.notices} notices`, `all in the kernel after ${en.reaction_burst.all_in_kernel_ms} ms`));
+    out.push(line(`bulk ${fmt(en.bulk.addresses)} addresses, one batch`, `${en.bulk.seconds} s (set holds ${fmt(en.bulk.in_set_after)})`));
+    out.push(line('seed method (iptables -A per address)', `${en.seed_iptables_per_address_ms} ms each: ~${en.seed_extrapolated_seconds_for_bulk} s for the bulk`));
+  }
   out.push(` results: ${OUT}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

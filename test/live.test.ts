@@ -127,7 +127,11 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
     const replayAlerts = eveLines(out).filter((e) => e.event_type === 'alert');
     // Each packet socket gets its own kernel timestamp, so tcpdump's stamps differ from ours by
     // microseconds: the events are otherwise identical, and their times agree within 1 ms.
-    const untimed = (e: any) => ({ ...e, timestamp: null, palisade: { ...e.palisade, evidence: { ...e.palisade.evidence, first_seen: null, last_seen: null } } });
+    const untimed = (e: any) => ({
+      ...e,
+      timestamp: null,
+      palisade: { ...e.palisade, ...(e.palisade.ban ? { ban: { ...e.palisade.ban, until: null } } : {}), evidence: { ...e.palisade.evidence, first_seen: null, last_seen: null } },
+    });
     assert.deepEqual(replayAlerts.map(untimed), liveAlerts.map(untimed));
     const ms = (ts: string) => Date.parse(ts.replace(/(\.\d{3})\d{3}\+0000$/, '$1Z'));
     assert.ok(Math.abs(ms(replayAlerts[0].timestamp) - ms(liveAlerts[0].timestamp)) <= 1);
