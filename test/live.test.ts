@@ -56,7 +56,12 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
 
     const cfg = (name: string, extra = ''): string => {
       const f = join(dir, `${name}.yaml`);
-      writeFileSync(f, `outputs:\n  eve:\n    filename: ${join(dir, `${name}.eve.json`)}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\ndetect:\n  syn_rate:\n    enabled: true\n${extra}`);
+      writeFileSync(
+        f,
+        `outputs:\n  eve:\n    filename: ${join(dir, `${name}.eve.json`)}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\n` +
+          `enforce:\n  backend: dry-run\nstate:\n  path: ${join(dir, `${name}.db`)}\ncontrol:\n  socket: ''\n` +
+          `detect:\n  syn_rate:\n    enabled: true\n${extra}`,
+      );
       return f;
     };
     const netns = (args: string[]): ChildProcess => {

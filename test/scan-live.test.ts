@@ -113,6 +113,7 @@ describe('scan detection, live against real nmap and masscan', { skip: isRoot ? 
     writeFileSync(
       cfg,
       `outputs:\n  eve:\n    filename: ${eve}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\n` +
+        `enforce:\n  backend: dry-run\nstate:\n  path: ${join(dir, 'state.db')}\ncontrol:\n  socket: ''\n` +
         'detect:\n  port_scan:\n    window: 8s\n  slow_scan:\n    window: 2m\n    min_duration: 10s\n    ports: 5\n',
     );
     const palisade = inVictim([process.execPath, CLI, 'run', '-i', IF_V, '-c', cfg]);

@@ -19,8 +19,10 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
   const engine = daemon.engine;
   let live;
   try {
+    // The interface first: a bad one fails before the firewall or the state is touched.
+    daemon.openCapture((msg) => log.warn({}, msg));
     await daemon.start();
-    live = daemon.capture((msg) => log.warn(msg));
+    live = daemon.capture();
   } catch (e) {
     await daemon.close();
     outputs.close();

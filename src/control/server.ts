@@ -2,7 +2,7 @@
 // 0700 folder). Each line is a request, answered by the handler; a bad line gets an error reply.
 
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PalisadeError } from '../core/errors.js';
 import type { Handler, Reply, Request } from './protocol.js';
@@ -20,6 +20,9 @@ export class ControlServer {
 
   async listen(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+    if (await answers(this.path)) {
+      throw new PalisadeError('PAL_ERR_CONTROL', `${this.path}: another palisade daemon is listening here (one daemon per state and firewall table)`);
+    }
     try {
       unlinkSync(this.path); // a stale socket of a dead daemon
     } catch {
@@ -86,4 +89,16 @@ export class ControlServer {
       /* gone */
     }
   }
+}
+
+/** True when something accepts connections on the socket. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }

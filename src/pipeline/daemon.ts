@@ -19,7 +19,8 @@ import { StateStore } from '../state/store.js';
 import { Engine } from './engine.js';
 import { hostFacts } from './host.js';
 import { Operator } from './operator.js';
-import { startLive, type LiveRun } from './run.js';
+import type { LiveSource } from '../capture/live.js';
+import { openLive, startLive, type LiveRun } from './run.js';
 
 export interface Log {
   info(o: object, msg: string): void;
@@ -41,11 +42,13 @@ const PRUNE_MS = 3600_000;
 export class Daemon {
   readonly engine: Engine;
   readonly enforcer: Enforcer;
-  readonly store: StateStore | null;
-  readonly operator: Operator;
+  /** Opened by start(). */
+  store: StateStore | null = null;
+  operator: Operator;
   readonly honeypot: Honeypot | null;
   private control: ControlServer | null = null;
   private live: LiveRun | null = null;
+  private source: LiveSource | null = null;
   private timers: NodeJS.Timeout[] = [];
   private readonly log: Log;
 
@@ -54,7 +57,6 @@ export class Daemon {
     private readonly opts: DaemonOptions,
   ) {
     const log = (this.log = opts.log);
-    this.store = openStore(cfg, log);
     this.honeypot = cfg.honeypot.enabled ? new Honeypot({ ports: cfg.honeypot.ports, rate: cfg.honeypot.rate, memory: cfg.block.duration }) : null;
     this.engine = new Engine(cfg, {
       responder: this.honeypot,
@@ -109,8 +111,20 @@ export class Daemon {
     this.log.info({ scope: l.ban.key, reason: l.reason }, 'ban lifted');
   }
 
-  /** Restores state, prepares the firewall, opens the control socket; then `capture()`. */
+  /**
+   * Opens the state, restores bans, prepares the firewall, opens the control socket. Call after
+   * `openCapture()` (so a bad interface fails before anything is touched), then `capture()`.
+   */
   async start(): Promise<void> {
+    if (this.cfg.control.socket) {
+      // Another daemon on the same socket is refused (exit 8): two would fight over the state
+      // and the firewall table.
+      const control = new ControlServer(this.cfg.control.socket, (r) => this.handle(r));
+      await control.listen();
+      this.control = control;
+    }
+    this.store = openStore(this.cfg, this.log);
+    this.operator = new Operator(this.engine.policy, this.store, this.enforcer);
     const now = Date.now() / 1000;
     const policy = this.engine.policy;
     const stored = this.store ? this.store.bansInForce(now) : [];
@@ -120,15 +134,6 @@ export class Daemon {
     this.reconcile(present, now);
     await this.enforcer.flush();
     this.log.info({ restored: policy.activeCount, firewall: present === null ? 'unavailable' : present.length, backend: this.enforcer.backend.name }, 'bans restored');
-    if (this.cfg.control.socket) {
-      this.control = new ControlServer(this.cfg.control.socket, (r) => this.handle(r));
-      try {
-        await this.control.listen();
-      } catch (e) {
-        this.control = null;
-        this.log.error({ code: 'PAL_ERR_CONTROL' }, (e as Error).message);
-      }
-    }
     this.timers.push(setInterval(() => this.engine.policy.setHost(hostFacts(this.opts.env)), HOST_REFRESH_MS));
     if (this.store) {
       const prune = (): void => {
@@ -230,15 +235,20 @@ export class Daemon {
     };
   }
 
-  /** Starts live capture (throws PAL_ERR_LIVE_* when the interface cannot be opened). */
-  capture(onWarning: (msg: string) => void): LiveRun {
+  /** Opens the interface (throws PAL_ERR_LIVE_* when it cannot); packets flow from `capture()`. */
+  openCapture(onWarning: (msg: string) => void): LiveSource {
     const c = this.cfg.capture;
-    this.live = startLive(
-      this.engine,
+    this.source = openLive(
       { iface: c.interface, filter: c.filter, snaplen: c.snaplen, bufferSize: c.buffer_size, promiscuous: c.promiscuous, timeoutMs: c.timeout_ms },
       onWarning,
     );
-    const source = this.live.source;
+    return this.source;
+  }
+
+  /** Runs the pipeline on the opened interface until stopped. */
+  capture(): LiveRun {
+    const source = this.source!;
+    this.live = startLive(this.engine, source);
     if (this.honeypot) this.honeypot.inject = (frame) => source.inject(frame);
     return this.live;
   }

@@ -73,13 +73,18 @@ export interface LiveRun {
   stop(): void;
 }
 
-/**
- * Opens the interface (throwing PAL_ERR_LIVE_* at once if it cannot) and runs the engine on it
- * until stop(). A one-second wall-clock timer keeps the clock moving when no packet arrives.
- */
-export function startLive(engine: Engine, opts: LiveOptions, onWarning?: (msg: string) => void): LiveRun {
+/** Opens the interface, throwing PAL_ERR_LIVE_* at once if it cannot. */
+export function openLive(opts: LiveOptions, onWarning?: (msg: string) => void): LiveSource {
   const source = new LiveSource(opts);
   source.open(onWarning);
+  return source;
+}
+
+/**
+ * Runs the engine on an opened live source until stop(). A one-second wall-clock timer keeps
+ * the clock moving when no packet arrives.
+ */
+export function startLive(engine: Engine, source: LiveSource): LiveRun {
   const timer = setInterval(() => {
     const ms = Date.now();
     engine.idle(Math.floor(ms / 1000), (ms % 1000) * 1e6);

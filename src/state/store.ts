@@ -3,7 +3,7 @@
 // happen; on start it reads back the bans still in force. The CLI reads and writes the same file
 // when no daemon runs. Schema changes go through `user_version` migrations.
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Cidr } from '../core/addr.js';
@@ -106,6 +106,7 @@ export class StateStore {
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       this.db = new Database(path);
+      if (path !== ':memory:') chmodSync(path, 0o600); // attack history: root's business
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('busy_timeout = 5000');
