@@ -1,7 +1,8 @@
 // The decide stage and its state, without a kernel: ban decisions with their scope, the
 // escalation ladder and its memory, caps, anti-lockout (trusted, own addresses, gateways, SSH
 // client, non-unicast), overlapping bans, expiry; the SQLite store (restart restore, one ban in
-// force per scope, retention, history); host facts parsing; the control socket's contract.
+// force per scope, retention, history); host facts parsing; the control socket's contract;
+// honeypot replies (valid SYN-ACKs, allow-list, listeners, rate, protected sources).
 
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
@@ -9,7 +10,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { defaultConfig, parseConfig } from '../src/config/load.js';
 import { Cidr, IpAddr } from '../src/core/addr.js';
-import type { Notice } from '../src/core/notice.js';
+import type { Ban, Decision, Notice } from '../src/core/notice.js';
+import { Honeypot, listeningPorts } from '../src/enforce/honeypot.js';
+import { F, MAC_A, checksum, eth, ipv4, ipv6, tcp } from '../tools/craft.js';
+import { decodeOne } from './helpers/decode.js';
 import { request } from '../src/control/client.js';
 import { ControlServer } from '../src/control/server.js';
 import { Policy, policyConfig } from '../src/decide/policy.js';
@@ -256,5 +260,87 @@ describe('control socket', () => {
     await assert.rejects(request(path, { cmd: 'ban', target: '198.18.0.1', seconds: null, reason: null }), (e: Error & { code?: string }) => e.code === 'PAL_ERR_PROTECTED' && /default gateway/.test(e.message));
     await assert.rejects(request(path, { cmd: 'ban', target: 'not-an-ip', seconds: null, reason: null }), (e: Error & { code?: string }) => e.code === 'PAL_ERR_USAGE');
     assert.equal(await request(join(tempDir(t), 'none.sock'), { cmd: 'list' }), null, 'no daemon: null, for the offline path');
+  });
+});
+
+describe('honeypot replies', () => {
+  const syn = (src: string, dport: number, v6 = false) =>
+    v6
+      ? eth(0x86dd, ipv6({ src, dst: '2001:db8::2', nh: 6 }, tcp({ sport: 40000, dport, seq: 0x11223344, flags: F.SYN })))
+      : eth(0x0800, ipv4({ src, dst: '198.18.0.2', proto: 6, id: 7 }, tcp({ sport: 40000, dport, seq: 0x11223344, flags: F.SYN })));
+
+  function scannerDecision(src: string, protectedBy: string | null = null): Decision {
+    const n = notice(src);
+    return { action: protectedBy ? 'alert' : 'ban', notice: n, reason: 'policy', duration: 600, ban: null, protectedBy };
+  }
+
+  it('answers a scanner SYN to a closed, allowed port with a valid SYN-ACK (IPv4 and IPv6)', () => {
+    const hp = new Honeypot({ ports: [], rate: 100, memory: 600 });
+    const sent: Buffer[] = [];
+    hp.inject = (f) => sent.push(f);
+    hp.onDecision(scannerDecision('198.18.9.9'), T0);
+    hp.onDecision(scannerDecision('2001:db8::9'), T0);
+    const clock = { now: T0 + 1 };
+    for (const [src, v6] of [
+      ['198.18.9.9', false],
+      ['2001:db8::9', true],
+      ['198.18.9.10', false], // not a scanner
+    ] as const) {
+      const { p } = decodeOne(1, syn(src, 3306, v6));
+      hp.onPacket(p, clock);
+    }
+    assert.equal(sent.length, 2);
+    for (const [i, frame] of sent.entries()) {
+      const { p, events } = decodeOne(1, frame);
+      assert.deepEqual(events, []);
+      assert.equal(p.tcpFlags, F.SYN | F.ACK);
+      assert.equal(p.sport, 3306);
+      assert.equal(p.dport, 40000);
+      assert.equal(p.tcpAck >>> 0, 0x11223345);
+      assert.deepEqual([...frame.subarray(0, 6)], [...MAC_A], 'back to the sender');
+      // The TCP checksum verifies over the pseudo-header.
+      const l4 = p.l4Off - p.off;
+      const seg = frame.subarray(l4);
+      const pseudo = i === 0 ? Buffer.concat([frame.subarray(26, 34), Buffer.from([0, 6, 0, seg.length])]) : Buffer.concat([frame.subarray(22, 54), Buffer.from([0, 0, 0, seg.length, 0, 0, 0, 6])]);
+      assert.equal(checksum(Buffer.concat([pseudo, seg])), 0, `checksum ${i}`);
+      if (i === 0) assert.equal(checksum(frame.subarray(14, 34)), 0, 'IPv4 header checksum');
+    }
+  });
+
+  it('respects the allow-list, listening ports, the rate, protected sources and lifted bans', () => {
+    const hp = new Honeypot({ ports: [3306, 5432, 8080], rate: 3, memory: 600 });
+    let sent = 0;
+    hp.inject = () => sent++;
+    hp.onDecision(scannerDecision('198.18.9.9'), T0);
+    hp.onDecision(scannerDecision('198.18.0.1', 'default gateway 198.18.0.1'), T0);
+    hp.listening[8080] = 1;
+    const clock = { now: T0 + 1 };
+    const send = (src: string, port: number): void => hp.onPacket(decodeOne(1, syn(src, port)).p, clock);
+    send('198.18.9.9', 22); // not allowed
+    send('198.18.9.9', 8080); // something listens
+    send('198.18.0.1', 3306); // protected: never a scanner
+    assert.equal(sent, 0);
+    for (let i = 0; i < 10; i++) send('198.18.9.9', 3306);
+    assert.equal(sent, 3, 'rate: 3 a second');
+    clock.now += 1;
+    send('198.18.9.9', 5432);
+    assert.equal(sent, 4, 'the bucket refills');
+    assert.deepEqual({ ...hp.stats, scanners: 0 }, { replies: 4, rate_limited: 7, not_allowed: 1, listening: 1, not_injectable: 0, scanners: 0 });
+    hp.onLift({ ban: { scope: Cidr.parse('198.18.9.0/24')! } as Ban, reason: 'operator', at: T0 + 2 });
+    clock.now += 1;
+    send('198.18.9.9', 5432);
+    assert.equal(sent, 4, 'lifted: no longer answered');
+  });
+
+  it('reads listening ports from /proc/net/tcp text', () => {
+    const ports = new Uint8Array(65536);
+    listeningPorts(
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
+        '   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n' +
+        '   1: 020012C6:0016 010012C6:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n',
+      ports,
+    );
+    assert.equal(ports[0x0cea], 1);
+    assert.equal(ports[22], 0, 'an established connection is not a listener');
   });
 });

@@ -88,7 +88,7 @@ interface Lab {
   dir: string;
   cfg: string;
   eve: string;
-  start(extraEnv?: NodeJS.ProcessEnv): Promise<ChildProcess>;
+  start(extraEnv?: NodeJS.ProcessEnv, extraArgs?: string[]): Promise<ChildProcess>;
   /** The stderr (operational log) of a daemon started by `start`, so far. */
   log(p: ChildProcess): string;
   cli(args: string[]): { code: number; stdout: string; stderr: string };
@@ -122,8 +122,8 @@ async function lab(t: TestContext, backend: string, extra = ''): Promise<Lab> {
     dir,
     cfg,
     eve,
-    async start(extraEnv = {}) {
-      const p = spawn('ip', ['netns', 'exec', NS.v, process.execPath, CLI, 'run', '-i', 'br0', '-c', cfg], {
+    async start(extraEnv = {}, extraArgs = []) {
+      const p = spawn('ip', ['netns', 'exec', NS.v, process.execPath, CLI, 'run', '-i', 'br0', '-c', cfg, ...extraArgs], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, SSH_CONNECTION: '', ...extraEnv },
       });
@@ -162,11 +162,24 @@ describe('decide and enforce, live against the kernel firewall', { skip }, () =>
       if (backend === 'iptables') assert.match(inNs(NS.v, 'iptables -S palisade').stdout, new RegExp(`-s ${ATTACKER}/32 -j DROP`));
       await until('the ban to expire', () => connects(NS.a, ATTACKER), 15000);
       if (backend === 'iptables') await until('the rule removed', () => !inNs(NS.v, 'iptables -S palisade').stdout.includes(ATTACKER), 3000);
+      const manual = (): void => assert.equal(l.cli(['ban', EXTRA[0]!, '--for', '1h']).code, 0);
+      manual();
       p.kill('SIGTERM');
       assert.equal(await exited(p), 0);
-      // Palisade's chain is kept on exit (bans stay by default), and other tables are untouched.
-      const ruleset = inNs(NS.v, 'nft list tables').stdout;
-      if (backend === 'nftables') assert.match(ruleset, /inet palisade/);
+      // By default bans stay in force after exit...
+      assert.ok(!connects(NS.a, EXTRA[0]!), 'a ban outlives the daemon');
+      // ...and --flush-on-exit removes them and everything Palisade created.
+      const p2 = await l.start({}, ['--flush-on-exit']);
+      manual();
+      p2.kill('SIGTERM');
+      assert.equal(await exited(p2), 0);
+      assert.ok(connects(NS.a, EXTRA[0]!), 'flushed on exit');
+      const leftovers: Record<string, string> = {
+        nftables: inNs(NS.v, 'nft list tables').stdout,
+        ipset: inNs(NS.v, 'ipset list -n').stdout + inNs(NS.v, 'iptables -S').stdout,
+        iptables: inNs(NS.v, 'iptables -S').stdout + inNs(NS.v, 'ip6tables -S').stdout,
+      };
+      assert.doesNotMatch(leftovers[backend]!, /palisade/);
     });
   }
 

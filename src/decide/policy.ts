@@ -150,7 +150,7 @@ export class Policy {
       this.verdicts.set(key, null, now + this.cfg.duration);
       return this.alert(n, 'policy: alert only', this.cfg.duration, why);
     }
-    const r = this.ban(scope, { duration: rule?.duration ?? null, reason: `${n.kind}: ${n.signature}`, kind: n.kind, noticeIds: [n.id], origin: 'detector' }, now);
+    const r = this.tryBan(scope, why, { duration: rule?.duration ?? null, reason: `${n.kind}: ${n.signature}`, kind: n.kind, noticeIds: [n.id], origin: 'detector' }, now);
     for (const l of r.lifted) this.lifts.push(l);
     if (r.ban === null) {
       this.verdicts.set(key, null, now + this.cfg.duration);
@@ -202,8 +202,12 @@ export class Policy {
    * protected, already covered, or over a cap. Narrower bans it covers are lifted (superseded).
    */
   ban(scope: Cidr, req: BanRequest, now: number): BanResult {
-    const refuse = (why: string): BanResult => ({ ban: null, refused: why, lifted: [] });
-    const why = this.protect.why(scope);
+    return this.tryBan(scope, this.protect.why(scope), req, now);
+  }
+
+  /** `ban()` with the scope's protection already looked up (`why`). */
+  private tryBan(scope: Cidr, why: string | null, req: BanRequest, now: number): BanResult {
+    const refuse = (reason: string): BanResult => ({ ban: null, refused: reason, lifted: [] });
     if (why !== null) {
       this.refused++;
       return refuse(`not banned: ${why}`);

@@ -93,8 +93,8 @@ export class Daemon {
     if (d.ban) {
       this.enforcer.ban(d.ban);
       this.log.info({ scope: d.ban.key, seconds: Math.round(d.ban.until - d.ban.since), offence: d.ban.offence, kind: n.kind, notice_id: n.id }, 'ban');
-    } else if (d.protectedBy !== null && d.action === 'alert' && d.reason.startsWith('not banned')) {
-      this.log.warn({ src: n.src.toString(), kind: n.kind, reason: d.reason }, 'ban refused: protected address');
+    } else if (d.action === 'alert' && d.reason.startsWith('not banned')) {
+      this.log.warn({ src: n.src.toString(), kind: n.kind, reason: d.reason }, d.protectedBy !== null ? 'ban refused: protected address' : 'ban refused: cap reached');
     } else if (d.protectedBy !== null && d.action === 'ignore') {
       this.log.info({ src: n.src.toString(), kind: n.kind, reason: d.reason }, 'notice from a trusted source: not banned');
     }
