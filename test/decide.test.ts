@@ -325,7 +325,18 @@ describe('honeypot replies', () => {
     clock.now += 1;
     send('198.18.9.9', 5432);
     assert.equal(sent, 4, 'the bucket refills');
-    assert.deepEqual({ ...hp.stats, scanners: 0 }, { replies: 4, rate_limited: 7, not_allowed: 1, listening: 1, not_injectable: 0, scanners: 0 });
+    assert.deepEqual(
+      { ...hp.stats, scanners: 0 },
+      { replies: 4, rate_limited: 7, not_allowed: 1, listening: 1, not_injectable: 0, scanners: 0, followup_rst: 0, followup_ack: 0, followup_data: 0, followup_bytes: 0 },
+    );
+    // What the scanner does next on an answered port is recorded; on other ports it is not.
+    const next = (port: number, flags: number, payload = Buffer.alloc(0)): void =>
+      hp.onPacket(decodeOne(1, eth(0x0800, ipv4({ src: '198.18.9.9', dst: '198.18.0.2', proto: 6 }, tcp({ sport: 40000, dport: port, flags }, payload)))).p, clock);
+    next(3306, F.RST);
+    next(5432, F.ACK);
+    next(5432, F.ACK | F.PSH, Buffer.from('GET / HTTP/1.0\r\n\r\n'));
+    next(22, F.RST);
+    assert.deepEqual([hp.stats.followup_rst, hp.stats.followup_ack, hp.stats.followup_data, hp.stats.followup_bytes], [1, 1, 1, 18]);
     hp.onLift({ ban: { scope: Cidr.parse('198.18.9.0/24')! } as Ban, reason: 'operator', at: T0 + 2 });
     clock.now += 1;
     send('198.18.9.9', 5432);

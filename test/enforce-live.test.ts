@@ -281,6 +281,8 @@ describe('decide and enforce, live against the kernel firewall', { skip }, () =>
     assert.equal(await exited(p), 0);
     const stats = eveLines(l.eve).filter((e) => e.event_type === 'stats').at(-1);
     assert.ok(stats.stats.honeypot.replies >= allowed.length, JSON.stringify(stats.stats.honeypot));
+    // What the scanner did next is on record: its kernel reset each forged connection.
+    assert.ok(stats.stats.honeypot.followup_rst >= allowed.length, JSON.stringify(stats.stats.honeypot));
   });
 
   it('the CLI bans, lists and unbans against the daemon and without it; protected addresses are refused', { timeout: 120000 }, async (t) => {

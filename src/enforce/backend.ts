@@ -93,16 +93,69 @@ export function remainingMs(until: number, now: number): number {
   return Math.max(1000, Math.round((until - now) * 1000));
 }
 
-/** A queue of adds and deletes in order, shared by the backends. */
-export class OpQueue {
-  ops: ({ op: 'add'; e: BanEntry } | { op: 'del'; key: string; scope: Cidr })[] = [];
+export type Op = { op: 'add'; e: BanEntry } | { op: 'del'; key: string; scope: Cidr };
+
+/**
+ * What every backend shares: the queue of adds and deletes in order, the commit that applies
+ * them as one batch (keeping them queued when it fails), and the counters.
+ */
+export abstract class QueuedBackend implements FirewallBackend {
+  abstract readonly name: string;
+  abstract readonly kernelExpiry: boolean;
+  protected ops: Op[] = [];
+  protected readonly m = { commits: 0, failures: 0, added: 0, deleted: 0, batch_max: 0 };
+
+  get pending(): number {
+    return this.ops.length;
+  }
+
   add(e: BanEntry): void {
     this.ops.push({ op: 'add', e });
   }
+
   delete(key: string, scope: Cidr): void {
     this.ops.push({ op: 'del', key, scope });
   }
-  get length(): number {
-    return this.ops.length;
+
+  abstract init(): Promise<KernelEntry[]>;
+  abstract shutdown(flush: boolean): Promise<void>;
+
+  /**
+   * Applies every queued op as one batch, building it before its first await (ops queued
+   * meanwhile wait for the next commit); returns the changes made; throws on failure.
+   */
+  protected abstract apply(now: number): Promise<number>;
+
+  /** Bookkeeping for one op once its batch applied. */
+  protected applied(_o: Op, _now: number): void {}
+
+  async commit(now: number): Promise<number> {
+    const n = this.ops.length;
+    if (n === 0) return 0;
+    let changes: number;
+    try {
+      changes = await this.apply(now);
+    } catch (e) {
+      this.m.failures++;
+      throw e;
+    }
+    for (const o of this.ops.splice(0, n)) {
+      this.m[o.op === 'add' ? 'added' : 'deleted']++;
+      this.applied(o, now);
+    }
+    this.m.commits++;
+    this.m.batch_max = Math.max(this.m.batch_max, changes);
+    return changes;
   }
+
+  metrics(): Record<string, number> {
+    return { ...this.m, pending: this.ops.length };
+  }
+}
+
+/** Runs a tool with a batch on stdin; throws PAL_ERR_FIREWALL when it fails. */
+export async function applyBatch(cmd: string, args: readonly string[], text: string): Promise<void> {
+  if (text === '') return;
+  const r = await runTool(cmd, args, text);
+  if (r.code !== 0) throw toolError(cmd, args, r);
 }

@@ -18,6 +18,8 @@ export interface HoneypotConfig {
 
 /** At most this many scanners are remembered (the oldest is forgotten first). */
 const MAX_SCANNERS = 65536;
+/** How long what a scanner sends to an answered port is recorded, seconds. */
+const FOLLOW_UP = 60;
 const ETHERNET = 1;
 
 function sum16(b: Uint8Array, from: number, to: number, acc: number): number {
@@ -43,7 +45,21 @@ export class Honeypot {
   private tokensAt = 0;
   private readonly frame = Buffer.alloc(128);
   inject: ((frame: Buffer) => void) | null = null;
-  readonly stats = { replies: 0, rate_limited: 0, not_allowed: 0, listening: 0, not_injectable: 0, scanners: 0 };
+  /** Ports answered per scanner (v4: address * 65536 + port; v6: text), until when to watch. */
+  private readonly answered = new Map<number | string, number>();
+  readonly stats = {
+    replies: 0,
+    rate_limited: 0,
+    not_allowed: 0,
+    listening: 0,
+    not_injectable: 0,
+    scanners: 0,
+    /** What scanners did next on answered ports: reset, completed the handshake, sent data. */
+    followup_rst: 0,
+    followup_ack: 0,
+    followup_data: 0,
+    followup_bytes: 0,
+  };
 
   constructor(private readonly cfg: HoneypotConfig) {
     this.tokens = cfg.rate;
@@ -92,12 +108,22 @@ export class Honeypot {
     return until !== undefined && until > now;
   }
 
-  /** Per packet (only when enabled): answers a scanner's SYN to a closed, allowed port. */
+  private answeredKey(p: Packet): number | string {
+    return (p.flags & PF.V6) === 0 ? (p.src3 >>> 0) * 65536 + p.dport : `${p.src0 >>> 0}:${p.src1 >>> 0}:${p.src2 >>> 0}:${p.src3 >>> 0}|${p.dport}`;
+  }
+
+  /**
+   * Per packet (only when enabled): answers a scanner's SYN to a closed, allowed port, and
+   * records what the scanner sends next to the ports it was answered on.
+   */
   onPacket(p: Packet, clock: { now: number }): void {
-    if ((p.flags & PF.TCP) === 0 || (p.tcpFlags & (TCP.SYN | TCP.ACK | TCP.RST)) !== TCP.SYN) return;
-    if (this.scanners.size === 0) return;
+    if (this.scanners.size === 0 || (p.flags & PF.TCP) === 0) return;
     const now = clock.now;
     if (!this.isScanner(p, now)) return;
+    if ((p.tcpFlags & (TCP.SYN | TCP.ACK | TCP.RST)) !== TCP.SYN) {
+      if (this.answered.size !== 0 && (this.answered.get(this.answeredKey(p)) ?? 0) > now) this.followUp(p);
+      return;
+    }
     const port = p.dport;
     if (this.allowed !== null && this.allowed[port] === 0) {
       this.stats.not_allowed++;
@@ -121,6 +147,17 @@ export class Honeypot {
     this.tokens -= 1;
     this.inject(frame);
     this.stats.replies++;
+    if (this.answered.size >= MAX_SCANNERS) this.answered.clear();
+    this.answered.set(this.answeredKey(p), now + FOLLOW_UP);
+  }
+
+  private followUp(p: Packet): void {
+    const s = this.stats;
+    if ((p.tcpFlags & TCP.RST) !== 0) s.followup_rst++;
+    else if (p.payLen > 0) {
+      s.followup_data++;
+      s.followup_bytes += p.payLen;
+    } else if ((p.tcpFlags & TCP.ACK) !== 0) s.followup_ack++;
   }
 
   /** The SYN-ACK answering `p`, or null when its link layer cannot be answered. */

@@ -3,24 +3,20 @@
 // `ipset restore -exist` batch: adds update an element's timeout, deletes of absent ones are no-ops.
 
 import { Cidr } from '../core/addr.js';
-import { OpQueue, mustRun, runTool, toolError, type BanEntry, type FirewallBackend, type KernelEntry } from './backend.js';
+import { QueuedBackend, applyBatch, mustRun, runTool, type KernelEntry } from './backend.js';
 
 /** ipset's largest timeout (seconds). */
 const MAX_TIMEOUT = 2147483;
 
-export class IpsetBackend implements FirewallBackend {
+export class IpsetBackend extends QueuedBackend {
   readonly name = 'ipset';
   readonly kernelExpiry = true;
-  private readonly q = new OpQueue();
-  private readonly m = { commits: 0, failures: 0, added: 0, deleted: 0, batch_max: 0 };
 
   constructor(
     private readonly prefix = 'palisade',
     private readonly maxElem = 1048576,
-  ) {}
-
-  get pending(): number {
-    return this.q.length;
+  ) {
+    super();
   }
 
   private setName(v6: boolean): string {
@@ -64,17 +60,9 @@ export class IpsetBackend implements FirewallBackend {
     return out;
   }
 
-  add(e: BanEntry): void {
-    this.q.add(e);
-  }
-
-  delete(key: string, scope: Cidr): void {
-    this.q.delete(key, scope);
-  }
-
   batch(now: number): { text: string; ops: number } {
     const lines: string[] = [];
-    for (const o of this.q.ops) {
+    for (const o of this.ops) {
       if (o.op === 'add') {
         if (o.e.until <= now) continue;
         const t = Math.min(MAX_TIMEOUT, Math.max(1, Math.round(o.e.until - now)));
@@ -86,20 +74,9 @@ export class IpsetBackend implements FirewallBackend {
     return { text: lines.length ? `${lines.join('\n')}\n` : '', ops: lines.length };
   }
 
-  async commit(now: number): Promise<number> {
-    const n = this.q.length;
-    if (n === 0) return 0;
+  protected async apply(now: number): Promise<number> {
     const { text, ops } = this.batch(now);
-    if (text !== '') {
-      const r = await runTool('ipset', ['restore', '-exist'], text);
-      if (r.code !== 0) {
-        this.m.failures++;
-        throw toolError('ipset', ['restore', '-exist'], r);
-      }
-    }
-    for (const o of this.q.ops.splice(0, n)) this.m[o.op === 'add' ? 'added' : 'deleted']++;
-    this.m.commits++;
-    this.m.batch_max = Math.max(this.m.batch_max, ops);
+    await applyBatch('ipset', ['restore', '-exist'], text);
     return ops;
   }
 
@@ -107,9 +84,5 @@ export class IpsetBackend implements FirewallBackend {
     if (!flush) return;
     for (const r of this.rules()) await runTool(r.tool, ['-w', '-D', ...this.ruleArgs(r.set, r.chain)]);
     for (const v6 of [false, true]) await runTool('ipset', ['destroy', this.setName(v6)]);
-  }
-
-  metrics(): Record<string, number> {
-    return { ...this.m, pending: this.q.length };
   }
 }

@@ -4,25 +4,21 @@
 // them, and init deletes those left from a previous run that nothing restores.
 
 import { Cidr } from '../core/addr.js';
-import { OpQueue, mustRun, runTool, toolError, type BanEntry, type FirewallBackend, type KernelEntry } from './backend.js';
+import { QueuedBackend, applyBatch, mustRun, runTool, type KernelEntry, type Op } from './backend.js';
 
 const TOOLS = [
   ['iptables', false],
   ['ip6tables', true],
 ] as const;
 
-export class IptablesBackend implements FirewallBackend {
+export class IptablesBackend extends QueuedBackend {
   readonly name = 'iptables';
   readonly kernelExpiry = false;
-  private readonly q = new OpQueue();
-  private readonly m = { commits: 0, failures: 0, added: 0, deleted: 0, batch_max: 0 };
   /** Rules in our chains, by key. */
   private readonly present = new Set<string>();
 
-  constructor(private readonly chain = 'palisade') {}
-
-  get pending(): number {
-    return this.q.length;
+  constructor(private readonly chain = 'palisade') {
+    super();
   }
 
   async init(): Promise<KernelEntry[]> {
@@ -45,20 +41,12 @@ export class IptablesBackend implements FirewallBackend {
     return [...this.present].map((key) => ({ key, until: null }));
   }
 
-  add(e: BanEntry): void {
-    this.q.add(e);
-  }
-
-  delete(key: string, scope: Cidr): void {
-    this.q.delete(key, scope);
-  }
-
   /** One iptables-restore --noflush input per family; adds of present and deletes of absent rules are skipped. */
   batch(now: number): { inputs: [string, string][]; ops: number } {
     const lines: Record<string, string[]> = { iptables: [], ip6tables: [] };
     const have = new Set(this.present);
     let ops = 0;
-    for (const o of this.q.ops) {
+    for (const o of this.ops) {
       const scope = o.op === 'add' ? o.e.scope : o.scope;
       const key = o.op === 'add' ? o.e.key : o.key;
       const tool = scope.addr.v6 ? 'ip6tables' : 'iptables';
@@ -78,26 +66,15 @@ export class IptablesBackend implements FirewallBackend {
     return { inputs, ops };
   }
 
-  async commit(now: number): Promise<number> {
-    const n = this.q.length;
-    if (n === 0) return 0;
+  protected async apply(now: number): Promise<number> {
     const { inputs, ops } = this.batch(now);
-    for (const [tool, input] of inputs) {
-      const r = await runTool(tool, ['-w', '--noflush'], input);
-      if (r.code !== 0) {
-        this.m.failures++;
-        throw toolError(tool, ['--noflush'], r);
-      }
-    }
-    for (const o of this.q.ops.splice(0, n)) {
-      if (o.op === 'add') {
-        if (o.e.until > now && !this.present.has(o.e.key)) this.m.added++;
-        if (o.e.until > now) this.present.add(o.e.key);
-      } else if (this.present.delete(o.key)) this.m.deleted++;
-    }
-    this.m.commits++;
-    this.m.batch_max = Math.max(this.m.batch_max, ops);
+    for (const [tool, input] of inputs) await applyBatch(tool, ['-w', '--noflush'], input);
     return ops;
+  }
+
+  protected override applied(o: Op, now: number): void {
+    if (o.op === 'del') this.present.delete(o.key);
+    else if (o.e.until > now) this.present.add(o.e.key);
   }
 
   async shutdown(flush: boolean): Promise<void> {
@@ -110,54 +87,31 @@ export class IptablesBackend implements FirewallBackend {
     this.present.clear();
   }
 
-  metrics(): Record<string, number> {
-    return { ...this.m, pending: this.q.length, rules: this.present.size };
+  override metrics(): Record<string, number> {
+    return { ...super.metrics(), rules: this.present.size };
   }
 }
 
 /** The dry-run backend: logs what it would do and changes nothing. */
-export class DryRunBackend implements FirewallBackend {
+export class DryRunBackend extends QueuedBackend {
   readonly name = 'dry-run';
   readonly kernelExpiry = true;
-  private readonly q = new OpQueue();
-  private readonly m = { commits: 0, added: 0, deleted: 0 };
 
-  constructor(private readonly log: (msg: string, fields: Record<string, unknown>) => void) {}
-
-  get pending(): number {
-    return this.q.length;
+  constructor(private readonly log: (msg: string, fields: Record<string, unknown>) => void) {
+    super();
   }
 
   async init(): Promise<KernelEntry[]> {
     return [];
   }
 
-  add(e: BanEntry): void {
-    this.q.add(e);
-  }
-
-  delete(key: string, scope: Cidr): void {
-    this.q.delete(key, scope);
-  }
-
-  async commit(now: number): Promise<number> {
-    const ops = this.q.ops.splice(0);
-    for (const o of ops) {
-      if (o.op === 'add') {
-        this.m.added++;
-        this.log('dry run: would ban', { scope: o.e.key, seconds: Math.round(o.e.until - now) });
-      } else {
-        this.m.deleted++;
-        this.log('dry run: would unban', { scope: o.key });
-      }
+  protected async apply(now: number): Promise<number> {
+    for (const o of this.ops) {
+      if (o.op === 'add') this.log('dry run: would ban', { scope: o.e.key, seconds: Math.round(o.e.until - now) });
+      else this.log('dry run: would unban', { scope: o.key });
     }
-    this.m.commits++;
-    return ops.length;
+    return this.ops.length;
   }
 
   async shutdown(): Promise<void> {}
-
-  metrics(): Record<string, number> {
-    return { ...this.m, pending: this.q.length };
-  }
 }

@@ -4,26 +4,23 @@
 // batch. Nothing outside the table is touched.
 
 import { Cidr } from '../core/addr.js';
-import { OpQueue, mustRun, remainingMs, runTool, toolError, type BanEntry, type FirewallBackend, type KernelEntry } from './backend.js';
+import { QueuedBackend, applyBatch, mustRun, remainingMs, runTool, type KernelEntry, type Op } from './backend.js';
 
 /** Runs before the usual filter chains (priority 0), so a ban also cuts established flows. */
 const PRIORITY = -10;
 
-export class NftablesBackend implements FirewallBackend {
+export class NftablesBackend extends QueuedBackend {
   readonly name = 'nftables';
   readonly kernelExpiry = true;
-  private readonly q = new OpQueue();
-  private readonly m = { commits: 0, failures: 0, added: 0, deleted: 0, batch_max: 0 };
   /** Elements the kernel may hold, with their end (wall seconds): from init and commits. */
   private readonly present = new Map<string, number>();
+  private nextSweep = 0;
 
   constructor(
     private readonly table = 'palisade',
     private readonly nft = 'nft',
-  ) {}
-
-  get pending(): number {
-    return this.q.length;
+  ) {
+    super();
   }
 
   private set(scope: Cidr): string {
@@ -73,14 +70,6 @@ export class NftablesBackend implements FirewallBackend {
     return out;
   }
 
-  add(e: BanEntry): void {
-    this.q.add(e);
-  }
-
-  delete(key: string, scope: Cidr): void {
-    this.q.delete(key, scope);
-  }
-
   /**
    * The batch text. New elements of a run of adds go in one statement per set. Re-adding an
    * element the kernel may still hold would keep its old timeout, so such an add first makes
@@ -102,7 +91,7 @@ export class NftablesBackend implements FirewallBackend {
     };
     let ops = 0;
     const touched = new Set<string>();
-    for (const o of this.q.ops) {
+    for (const o of this.ops) {
       const scope = o.op === 'add' ? o.e.scope : o.scope;
       const key = o.op === 'add' ? o.e.key : o.key;
       const set = this.set(scope);
@@ -127,31 +116,23 @@ export class NftablesBackend implements FirewallBackend {
     return { text: lines.length ? `${lines.join('\n')}\n` : '', ops };
   }
 
-  async commit(now: number): Promise<number> {
-    const n = this.q.length;
-    if (n === 0) return 0;
+  protected async apply(now: number): Promise<number> {
     const { text, ops } = this.batch(now);
-    if (text !== '') {
-      const r = await runTool(this.nft, ['-f', '-'], text);
-      if (r.code !== 0) {
-        this.m.failures++;
-        throw toolError(this.nft, ['-f', '-'], r);
-      }
-    }
-    for (const o of this.q.ops.splice(0, n)) {
-      if (o.op === 'add') {
-        this.m.added++;
-        this.present.set(o.e.key, o.e.until);
-      } else {
-        this.m.deleted++;
-        this.present.delete(o.key);
-      }
-    }
-    // Elements well past their end are gone from the kernel: a later add of them is fresh.
-    for (const [k, until] of this.present) if (until + 5 < now) this.present.delete(k);
-    this.m.commits++;
-    this.m.batch_max = Math.max(this.m.batch_max, ops);
+    await applyBatch(this.nft, ['-f', '-'], text);
     return ops;
+  }
+
+  protected override applied(o: Op, now: number): void {
+    if (o.op === 'add') this.present.set(o.e.key, o.e.until);
+    else this.present.delete(o.key);
+    this.sweep(now);
+  }
+
+  /** Forgets elements well past their end (gone from the kernel: a later add is fresh); every 5 s at most. */
+  private sweep(now: number): void {
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + 5;
+    for (const [k, until] of this.present) if (until + 5 < now) this.present.delete(k);
   }
 
   async shutdown(flush: boolean): Promise<void> {
@@ -171,9 +152,6 @@ export class NftablesBackend implements FirewallBackend {
     return n;
   }
 
-  metrics(): Record<string, number> {
-    return { ...this.m, pending: this.q.length };
-  }
 }
 
 /** An nft element: a bare address for a host prefix, else addr/len. */

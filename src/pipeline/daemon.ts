@@ -260,9 +260,8 @@ export class Daemon {
     await this.control?.close();
     await this.enforcer.shutdown(this.opts.flushOnExit);
     if (this.opts.flushOnExit) {
-      const now = Date.now() / 1000;
-      for (const l of this.engine.policy.unban(Cidr.parse('::/0')!, now, 'operator')) this.store?.recordLift(l);
-      for (const l of this.engine.policy.unban(Cidr.parse('0.0.0.0/0')!, now, 'operator')) this.store?.recordLift(l);
+      // ::/0 holds every address, IPv4 (mapped) included.
+      for (const l of this.engine.policy.unban(Cidr.parse('::/0')!, Date.now() / 1000, 'operator')) this.store?.recordLift(l);
     }
     this.store?.close();
   }
