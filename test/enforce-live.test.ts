@@ -13,7 +13,7 @@ import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { CLI, sh, tempDir } from './helpers/cli.js';
-import { eveLines, exited, isRoot, must, waitFor } from './helpers/netns.js';
+import { eveLines, exited, isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
 
 const ID = process.pid % 100000;
 const NS = { v: `pal-ev-${ID}`, a: `pal-ea-${ID}`, b: `pal-eb-${ID}` };
@@ -96,13 +96,7 @@ interface Lab {
 
 async function lab(t: TestContext, backend: string, extra = ''): Promise<Lab> {
   const dir = tempDir(t);
-  const children: ChildProcess[] = [];
-  t.after(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    tearDown();
-  });
-  tearDown();
-  setUp();
+  const children = withNamespaces(t, setUp, tearDown);
   const server = spawn('ip', ['netns', 'exec', NS.v, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(server);
   await waitFor(server, 'stdout', /ready/, 10000);

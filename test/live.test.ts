@@ -10,7 +10,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, replayJson, sh, tempDir } from './helpers/cli.js';
-import { eveLines, exited, isRoot, must, waitFor } from './helpers/netns.js';
+import { eveLines, exited, isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
 
 const NS_A = `pal-a-${process.pid}`;
 const NS_B = `pal-b-${process.pid}`;
@@ -46,13 +46,7 @@ function tearDown(): void {
 describe('live capture', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
   it('counts exactly what hping3 sent, and a replay of the same traffic agrees', async (t) => {
     const dir = tempDir(t);
-    const children: ChildProcess[] = [];
-    t.after(() => {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-      tearDown();
-    });
-    tearDown();
-    setUp();
+    const children = withNamespaces(t, setUp, tearDown);
 
     const cfg = (name: string, extra = ''): string => {
       const f = join(dir, `${name}.yaml`);

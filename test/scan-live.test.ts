@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, sh, tempDir } from './helpers/cli.js';
-import { eveLines, exited, isRoot, must, waitFor } from './helpers/netns.js';
+import { eveLines, exited, isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
 
 const NS_A = `pal-sa-${process.pid}`;
 const NS_V = `pal-sv-${process.pid}`;
@@ -91,13 +91,7 @@ const nmap = (src: string, args: string, target = VICTIM): string => attacker(`n
 describe('scan detection, live against real nmap and masscan', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
   it('reports each scan type with its kind, and nothing for normal clients', { timeout: 240000 }, async (t) => {
     const dir = tempDir(t);
-    const children: ChildProcess[] = [];
-    t.after(() => {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-      tearDown();
-    });
-    tearDown();
-    setUp();
+    const children = withNamespaces(t, setUp, tearDown);
     const inVictim = (args: string[]): ChildProcess => {
       const c = spawn('ip', ['netns', 'exec', NS_V, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(c);

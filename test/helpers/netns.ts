@@ -46,3 +46,18 @@ export function eveLines(path: string): any[] {
     .filter((l) => l)
     .map((l) => JSON.parse(l));
 }
+
+/**
+ * Sets up a test's namespaces (removing any left from a crashed run first) and registers their
+ * removal, with every child process in the returned list killed, when the test ends.
+ */
+export function withNamespaces(t: { after(fn: () => void): void }, setUp: () => void, tearDown: () => void): ChildProcess[] {
+  const children: ChildProcess[] = [];
+  t.after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    tearDown();
+  });
+  tearDown();
+  setUp();
+  return children;
+}
