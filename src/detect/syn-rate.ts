@@ -45,16 +45,10 @@ export class SynRateDetector extends TableDetector {
   onPacket(p: Packet, clock: Clock, out: NoticeQueue): void {
     if ((p.flags & PF.TCP) === 0 || (p.tcpFlags & (TCP.SYN | TCP.ACK | TCP.RST | TCP.FIN)) !== TCP.SYN) return;
     const t = this.table;
-    const k = t.key;
-    k[0] = p.src0;
-    k[1] = p.src1;
-    k[2] = p.src2;
-    k[3] = p.src3;
-    const s = t.get();
+    const s = this.openRecord(p, false, this.window);
     const now = clock.now;
     const v = t.vals;
     const b = t.valBase(s);
-    t.restartWindow(s, this.window);
     const c = ++v[b + V_COUNT]!;
     if (c >= this.threshold && v[b + V_FIRED] === 0) {
       v[b + V_FIRED] = 1;

@@ -19,6 +19,28 @@ export abstract class TableDetector implements Detector {
 
   abstract onPacket(p: Packet, clock: Clock, out: NoticeQueue): void;
 
+  /**
+   * The record of the packet's source (with `withDst`, of its source and destination), its
+   * window restarted when `window` has passed since it began; returns its slot.
+   */
+  protected openRecord(p: Packet, withDst: boolean, window: number): number {
+    const t = this.table;
+    const k = t.key;
+    k[0] = p.src0;
+    k[1] = p.src1;
+    k[2] = p.src2;
+    k[3] = p.src3;
+    if (withDst) {
+      k[4] = p.dst0;
+      k[5] = p.dst1;
+      k[6] = p.dst2;
+      k[7] = p.dst3;
+    }
+    const s = t.get();
+    t.restartWindow(s, window);
+    return s;
+  }
+
   onTick(now: number, _out?: NoticeQueue): void {
     this.table.expire(now - this.expiry);
   }
