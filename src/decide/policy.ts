@@ -228,10 +228,7 @@ export class Policy {
       }
       this.tokens -= 1;
     }
-    const lifted: Lift[] = [];
-    for (const b of [...this.bans.values()]) {
-      if (b.scope.bits >= scope.bits && scope.overlaps(b.scope)) lifted.push(this.remove(b, 'superseded', now));
-    }
+    const lifted = this.liftOverlapping(scope, 'superseded', now, true);
     const key = scope.toString();
     const offence = this.nextOffence(key, now);
     const duration = req.duration ?? this.durationFor(offence, this.cfg.duration);
@@ -254,8 +251,24 @@ export class Policy {
 
   /** Lifts every ban overlapping `scope` (an operator's unban). */
   unban(scope: Cidr, now: number, reason: LiftReason = 'operator'): Lift[] {
+    return this.liftOverlapping(scope, reason, now, false);
+  }
+
+  /**
+   * Lifts the ban on `scope` itself and, with `insideOnly`, the narrower bans inside it, else
+   * every ban overlapping it. The book is scanned only when it holds bans of other prefix
+   * lengths that could match, so a detector's ban costs a lookup, not a pass over every ban.
+   */
+  private liftOverlapping(scope: Cidr, reason: LiftReason, now: number, insideOnly: boolean): Lift[] {
     const out: Lift[] = [];
-    for (const b of [...this.bans.values()]) if (b.scope.overlaps(scope)) out.push(this.remove(b, reason, now));
+    const exact = this.bans.get(scope.toString());
+    if (exact) out.push(this.remove(exact, reason, now));
+    let scan = false;
+    for (const bits of this.prefixes.keys()) if (bits > scope.bits || (!insideOnly && bits < scope.bits)) scan = true;
+    if (!scan) return out;
+    for (const b of [...this.bans.values()]) {
+      if ((!insideOnly || b.scope.bits > scope.bits) && scope.overlaps(b.scope)) out.push(this.remove(b, reason, now));
+    }
     return out;
   }
 

@@ -44,7 +44,8 @@ export class Daemon {
   readonly enforcer: Enforcer;
   /** Opened by start(). */
   store: StateStore | null = null;
-  operator: Operator;
+  /** Created by start(), with the state it opens. */
+  operator: Operator | null = null;
   readonly honeypot: Honeypot | null;
   private control: ControlServer | null = null;
   private live: LiveRun | null = null;
@@ -77,7 +78,6 @@ export class Daemon {
       onError: (e: PalisadeError, retryIn) => log.error({ code: e.code, backend: backend.name, retry_in_s: retryIn }, `firewall change failed: ${e.message}`),
       onRecovered: (n) => log.info({ backend: backend.name, failures: n }, 'firewall working again: queued bans applied'),
     });
-    this.operator = new Operator(this.engine.policy, this.store, this.enforcer);
   }
 
   private onDecision(d: Decision): void {
@@ -112,10 +112,12 @@ export class Daemon {
   }
 
   /**
-   * Opens the state, restores bans, prepares the firewall, opens the control socket. Call after
+   * Opens the state and the control socket, restores bans, prepares the firewall. Call after
    * `openCapture()` (so a bad interface fails before anything is touched), then `capture()`.
    */
   async start(): Promise<void> {
+    this.store = openStore(this.cfg, this.log);
+    this.operator = new Operator(this.engine.policy, this.store, this.enforcer);
     if (this.cfg.control.socket) {
       // Another daemon on the same socket is refused (exit 8): two would fight over the state
       // and the firewall table.
@@ -123,8 +125,6 @@ export class Daemon {
       await control.listen();
       this.control = control;
     }
-    this.store = openStore(this.cfg, this.log);
-    this.operator = new Operator(this.engine.policy, this.store, this.enforcer);
     const now = Date.now() / 1000;
     const policy = this.engine.policy;
     const stored = this.store ? this.store.bansInForce(now) : [];
@@ -205,17 +205,18 @@ export class Daemon {
   }
 
   private async handle(r: Request): Promise<unknown> {
+    const op = this.operator!; // the socket listens only once start() has made it
     switch (r.cmd) {
       case 'status':
         return this.status();
       case 'list':
-        return this.operator.list();
+        return op.list();
       case 'ban':
-        return this.operator.ban(r.target, r.seconds, r.reason);
+        return op.ban(r.target, r.seconds, r.reason);
       case 'unban':
-        return this.operator.unban(r.target);
+        return op.unban(r.target);
       case 'history':
-        return this.operator.history(r.target);
+        return op.history(r.target);
     }
   }
 
