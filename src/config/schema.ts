@@ -71,7 +71,7 @@ const ratio = (def: number) =>
 const N = PROFILES.normal;
 const DAY = 86400;
 
-const EVENT_TYPES = ['alert', 'stats'] as const;
+const EVENT_TYPES = ['alert', 'stats', 'ban'] as const;
 const eventTypes = z
   .array(z.enum(EVENT_TYPES, { error: `expected one of: ${EVENT_TYPES.join(', ')}` }), { error: `expected a list of: ${EVENT_TYPES.join(', ')}` })
   .default([...EVENT_TYPES]);

@@ -15,9 +15,11 @@ export const ERROR_CODES = {
   PAL_ERR_LIVE_OPEN: { exit: 4, about: 'the capture interface cannot be opened' },
   PAL_ERR_NO_INTERFACE: { exit: 4, about: 'no interface was named and no default route was found' },
   PAL_ERR_OUTPUT_OPEN: { exit: 5, about: 'an output file cannot be opened or written' },
+  PAL_ERR_OUTPUT_WRITE: { exit: 5, about: 'writing to an output failed (disk full, closed pipe, device error)' },
   PAL_ERR_FIREWALL: { exit: 6, about: 'a firewall command failed or is missing (nft, ipset, iptables)' },
   PAL_ERR_STATE: { exit: 7, about: 'the state database cannot be opened or written' },
   PAL_ERR_CONTROL: { exit: 8, about: 'the control socket cannot be reached or answered an error' },
+  PAL_ERR_LOCKED: { exit: 8, about: 'another palisade daemon holds the firewall table or the state database' },
   PAL_ERR_PROTECTED: { exit: 9, about: 'the address is protected and cannot be banned' },
 } as const;
 

@@ -34,8 +34,11 @@ export interface Notice {
 /** `ban`: block the source; `alert`: report only; `ignore`: neither (trusted noise, repeats). */
 export type Action = 'ban' | 'alert' | 'ignore';
 
-/** Where a ban came from. */
-export type BanOrigin = 'detector' | 'operator';
+/**
+ * Where a ban came from: a detector's notice, an operator's command, a threat-intelligence feed,
+ * or an element found in the firewall that no stored ban explains (adopted at start).
+ */
+export type BanOrigin = 'detector' | 'operator' | 'feed' | 'firewall';
 
 /** A block on a prefix for a time: what enforce puts in the kernel and state keeps. */
 export interface Ban {
@@ -56,9 +59,12 @@ export interface Ban {
   origin: BanOrigin;
 }
 
-/** Why a ban ended before or at its time. */
-/** `protected`: a restored ban that now covers a protected address (the host's facts changed). */
-export type LiftReason = 'expired' | 'operator' | 'superseded' | 'protected';
+/**
+ * Why a ban ended before or at its time. `protected`: a restored ban that now covers a protected
+ * address (the host's facts changed). `quarantined`: the firewall refused the element itself
+ * (found by bisecting a failed batch), so it was set aside and the rest applied.
+ */
+export type LiftReason = 'expired' | 'operator' | 'superseded' | 'protected' | 'quarantined';
 
 export interface Lift {
   ban: Ban;
@@ -78,6 +84,48 @@ export interface Decision {
   ban: Ban | null;
   /** Why the source may never be banned (trusted, own address, gateway, ...), else null. */
   protectedBy: string | null;
+  /**
+   * What became of a ban in the firewall, once known: set by the daemon before a ban's alert is
+   * written. Absent: not enforced (replay, or no ban). The alert says "blocked" only when applied.
+   */
+  enforcement?: Enforcement;
+}
+
+/**
+ * A ban's application result. `applied`: the kernel holds the element. `failed`: the firewall
+ * change failed (it is retried; `error` says why). `quarantined`: the firewall refused this
+ * element itself; it was set aside. `dry-run`: nothing is ever applied.
+ */
+export interface Enforcement {
+  status: 'applied' | 'failed' | 'quarantined' | 'dry-run';
+  error?: string;
+}
+
+/**
+ * One change in a ban's life, for the audit trail (EVE `ban` events and the log): who did what to
+ * which scope, until when, and why. Times are engine seconds (wall time when live).
+ */
+export interface BanEvent {
+  /**
+   * `banned`: a ban was decided (by a detector, an operator, a feed). `applied` / `failed` /
+   * `quarantined`: its firewall result. `lifted`: it ended (see `reason`). `restored`: brought back
+   * from the database at start. `adopted`: a firewall element no stored ban explains was kept.
+   * `refreshed`: re-applied because the kernel's timeout was capped or drifted. `narrowed`: the
+   * scope was narrowed to leave a protected address out.
+   */
+  action: 'banned' | 'applied' | 'failed' | 'quarantined' | 'lifted' | 'restored' | 'adopted' | 'refreshed' | 'narrowed';
+  /** Who: detector, operator, feed, firewall (the kernel's own expiry or refusal), daemon. */
+  by: 'detector' | 'operator' | 'feed' | 'firewall' | 'daemon';
+  scope: string;
+  /** Ban end (engine seconds), or null when not applicable. */
+  until: number | null;
+  /** Why: the ban's reason, a lift reason, or an error message. */
+  reason: string;
+  at: number;
+  kind?: string;
+  offence?: number;
+  origin?: BanOrigin;
+  error?: string;
 }
 
 /** Collects notices raised while processing a packet or a tick; the pipeline drains it. */

@@ -6,7 +6,7 @@ import { formatAlertLine, formatStatsLine } from './console.js';
 import { alertEvent, statsEvent } from './eve.js';
 import { FileSink, StreamSink, type LineSink } from './sinks.js';
 
-export type EventType = 'alert' | 'stats';
+export type EventType = 'alert' | 'stats' | 'ban';
 
 export interface OutputTarget {
   sink: LineSink;
