@@ -8,7 +8,9 @@
 //     does not grow with the input.
 //  4. Runs the seed's Scapy loop (../shared/bench/seed_equiv.py) when /usr/bin/python3 has scapy,
 //     on a smaller capture, and compares packets/s and sources flagged.
-// Usage: npm run bench -- [--packets N] [--runs R] [--stream N] [--scapy-packets N] [--out FILE]
+//  5. With `--previous DIR` (a built checkout of the previous code), times that build's replay
+//     beside this one's, interleaved in the same runs, and reports the ratio new / previous.
+// Usage: npm run bench -- [--packets N] [--runs R] [--stream N] [--scapy-packets N] [--previous DIR] [--out FILE]
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -33,6 +35,8 @@ const STREAM = arg('stream', 10_000_000);
 const SCAPY_N = arg('scapy-packets', 100_000);
 const outIdx = process.argv.indexOf('--out');
 const OUT = outIdx > 0 ? process.argv[outIdx + 1]! : join(OUT_DIR, 'results.json');
+const prevIdx = process.argv.indexOf('--previous');
+const PREV_CLI = prevIdx > 0 ? join(process.argv[prevIdx + 1]!, 'dist/src/cli/main.js') : null;
 
 function run(cmd: string, args: string[], opts: { input?: string } = {}): { code: number; stdout: string; stderr: string; seconds: number } {
   const t0 = process.hrtime.bigint();
@@ -62,8 +66,8 @@ interface ReplayRun {
   sources: number;
 }
 
-function replay(file: string, pin: boolean, config?: string): ReplayRun {
-  const args = [...(pin ? ['-c', '0', 'node'] : []), CLI, 'replay', '-q', '--json', ...(config ? ['-c', config] : []), file];
+function replay(file: string, pin: boolean, config?: string, cli = CLI): ReplayRun {
+  const args = [...(pin ? ['-c', '0', 'node'] : []), cli, 'replay', '-q', '--json', ...(config ? ['-c', config] : []), file];
   const r = run(pin ? 'taskset' : 'node', args);
   if (r.code !== 0) throw new Error(`replay failed: ${r.stderr}`);
   const s = JSON.parse(r.stdout);
@@ -126,10 +130,14 @@ function main(): void {
     process.stderr.write(`replay and tcpdump, ${RUNS} runs each, ${label}\n`);
     const theirs: number[] = [];
     const ours = pipelines.map(() => [] as ReplayRun[]);
+    const prev = pipelines.map(() => [] as ReplayRun[]);
     for (let i = 0; i < RUNS; i++) {
       // Interleaved, so that drift in machine speed hits every contender alike.
       theirs.push(tcpdumpPps(file, pin, N));
-      pipelines.forEach(([, cfg], k) => ours[k]!.push(replay(file, pin, cfg)));
+      pipelines.forEach(([, cfg], k) => {
+        ours[k]!.push(replay(file, pin, cfg));
+        if (PREV_CLI) prev[k]!.push(replay(file, pin, cfg, PREV_CLI));
+      });
     }
     const tpps = median(theirs);
     pipelines.forEach(([name], k) => {
@@ -146,6 +154,13 @@ function main(): void {
         peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.rss)) / 1048576),
         alerts: runs[0]!.alerts,
         sources_flagged: runs[0]!.sources,
+        ...(PREV_CLI
+          ? {
+              previous_pps: median(prev[k]!.map((r) => r.pps)),
+              previous_pps_runs: prev[k]!.map((r) => r.pps),
+              ratio_vs_previous: Math.round((pps / median(prev[k]!.map((r) => r.pps))) * 1000) / 1000,
+            }
+          : {}),
       });
     });
   }
@@ -197,6 +212,7 @@ function main(): void {
     out.push(line('palisade replay', `${fmt(r.palisade_pps as number)} packets/s (median of ${RUNS})`));
     out.push(line("tcpdump -w /dev/null 'tcp[tcpflags]==tcp-syn'", `${fmt(r.tcpdump_pps as number)} packets/s`));
     out.push(line('ratio palisade / tcpdump', `${r.ratio_vs_tcpdump}`));
+    if (r.previous_pps !== undefined) out.push(line('previous code', `${fmt(r.previous_pps as number)} packets/s (ratio new / previous ${r.ratio_vs_previous})`));
     out.push(line('peak RSS', `${r.peak_rss_mb} MB`));
   }
   for (const st of (results.stream as Record<string, number>[] | undefined) ?? []) {

@@ -50,6 +50,11 @@ export interface EngineOptions {
   responder?: { onPacket(p: Packet, clock: PacketClock): void } | null;
   /** Further sections for the stats event (enforce, state). */
   extraStats?: () => Record<string, unknown>;
+  /**
+   * True when a ban's alert waits for its firewall result (the daemon writes it once the kernel
+   * has the element, or the change failed), so an alert never claims a block that is not there.
+   */
+  deferBanAlerts?: boolean;
 }
 
 export class Engine {
@@ -71,6 +76,7 @@ export class Engine {
   private readonly onLift: ((l: Lift) => void) | undefined;
   private readonly extraStats: (() => Record<string, unknown>) | undefined;
   private readonly responder: { onPacket(p: Packet, clock: PacketClock): void } | null;
+  private readonly deferBanAlerts: boolean;
   private readonly statsInterval: number;
   private nextTick = 0;
   private nextStats = 0;
@@ -93,6 +99,7 @@ export class Engine {
     this.onLift = opts.onLift;
     this.extraStats = opts.extraStats;
     this.responder = opts.responder ?? null;
+    this.deferBanAlerts = opts.deferBanAlerts ?? false;
     this.statsInterval = config.stats.interval;
     const needing = detectorsNeedingFlows(config.detect);
     if (config.flow.tracking === 'off' && needing.length > 0) {
@@ -174,7 +181,7 @@ export class Engine {
     for (const n of this.notices.drain()) {
       this.noticeCount++;
       const d = this.policy.decide(n, now);
-      if (d.action !== 'ignore') this.outputs?.alert(d);
+      if (d.action !== 'ignore' && !(d.ban !== null && this.deferBanAlerts)) this.outputs?.alert(d);
       this.onDecision?.(d);
     }
     this.passLifts();
