@@ -199,7 +199,7 @@ describe('decide and enforce, live against the kernel firewall', { skip }, () =>
     for (const e of alerts.filter((x) => x.src_ip === VICTIM)) assert.match(e.palisade.reason, /not banned: own address/);
     assert.equal(alerts.filter((e) => e.src_ip === TRUSTED).length, 0, 'trusted sources are not alerted');
     // The trusted scan is on record as a notice with no ban.
-    const h = JSON.parse(l.cli(['history', TRUSTED]).stdout);
+    const h = JSON.parse(l.cli(['history', TRUSTED, '--json']).stdout);
     assert.ok(h.notices.length > 0, 'the trusted scan is in history');
     assert.match(h.notices[0].reason, /trusted/);
     assert.equal(h.bans.length, 0);
@@ -308,19 +308,19 @@ describe('decide and enforce, live against the kernel firewall', { skip }, () =>
     assert.ok(nftElements().includes(EXTRA[2]!));
     list = JSON.parse(l.cli(['bans', 'list', '--json']).stdout);
     assert.deepEqual(list.map((b) => b.scope), [EXTRA[2]]);
-    r = l.cli(['status']);
+    r = l.cli(['status', '--json']);
     assert.equal(JSON.parse(r.stdout).daemon, false);
     const p2 = await l.start();
     list = JSON.parse(l.cli(['bans', 'list', '--json']).stdout);
     assert.deepEqual(list.map((b) => b.scope), [EXTRA[2]], 'the daemon restores the offline ban');
-    assert.equal(JSON.parse(l.cli(['status']).stdout).daemon, true);
+    assert.equal(JSON.parse(l.cli(['status', '--json']).stdout).daemon, true);
     p2.kill('SIGTERM');
     assert.equal(await exited(p2), 0);
     r = l.cli(['unban', EXTRA[2]!]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!nftElements().includes(EXTRA[2]!));
     assert.deepEqual(JSON.parse(l.cli(['bans', 'list', '--json']).stdout), []);
-    const h = JSON.parse(l.cli(['history', EXTRA[2]!]).stdout);
+    const h = JSON.parse(l.cli(['history', EXTRA[2]!, '--json']).stdout);
     assert.equal(h.bans[0].lifted.reason, 'operator');
   });
 });

@@ -1,11 +1,13 @@
 // `palisade run`: live protection on an interface. Starts the daemon (state restored, firewall
 // reconciled, control socket open), runs the pipeline until SIGINT or SIGTERM, reopens event
-// files on SIGHUP, and logs its own operation as JSON on stderr.
+// files on SIGHUP, and logs its own operation on stderr: JSON, or human lines on a terminal
+// (see log.ts).
 
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { Outputs } from '../output/outputs.js';
 import { Daemon } from '../pipeline/daemon.js';
+import { logDestination } from './log.js';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -13,7 +15,7 @@ export interface RunOptions {
 }
 
 export async function runCommand(cfg: Config, opts: RunOptions): Promise<number> {
-  const log = pino({ level: cfg.logging.level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+  const log = pino({ level: cfg.logging.level, base: { pid: process.pid } }, logDestination(2));
   const outputs = Outputs.fromConfig(cfg.outputs);
   const daemon = new Daemon(cfg, { dryRun: opts.dryRun, flushOnExit: opts.flushOnExit || cfg.enforce.flush_on_exit, log, outputs });
   const engine = daemon.engine;
