@@ -34,7 +34,8 @@ const since = z
   .min(0, { error: 'expected a positive number of seconds' })
   .max(100 * 365 * 86400, { error: 'expected at most 100 years' });
 
-const limit = z.number({ error: 'expected an integer' }).int({ error: 'expected an integer' }).min(1).max(MAX_LIMIT);
+const limitError = `expected an integer from 1 to ${MAX_LIMIT}`;
+const limit = z.number({ error: limitError }).int({ error: limitError }).min(1, { error: limitError }).max(MAX_LIMIT, { error: limitError });
 
 const id = z.union([z.string().max(64), z.number().int().safe()], { error: 'expected a string of at most 64 characters or an integer' });
 
