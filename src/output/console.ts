@@ -7,7 +7,8 @@ import { eveTimestamp, eveTimestampOf, protoName } from './eve.js';
 
 const SEVERITY = ['', 'HIGH', 'MEDIUM', 'LOW'];
 
-const consoleTime = (ts: string): string => ts.slice(0, 23).replace('T', ' ');
+/** `2026-11-24 10:00:00.123` from an EVE timestamp. */
+const consoleTime = (ts: string): string => ts.slice(0, -8).replace('T', ' ');
 
 /**
  * What a decision did: `BANNED <scope> for Ns` only once the firewall applied it, `BAN FAILED

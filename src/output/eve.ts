@@ -22,9 +22,9 @@ export function eveTimestamp(sec: number, nsec: number): string {
   if (!Number.isFinite(sec) || sec < 0) sec = 0;
   if (sec > MAX_SEC) sec = MAX_SEC;
   if (!Number.isFinite(nsec) || nsec < 0) nsec = 0;
-  const iso = new Date(Math.floor(sec) * 1000).toISOString(); // 2026-11-24T10:00:00.000Z
+  const iso = new Date(Math.floor(sec) * 1000).toISOString(); // 2026-11-24T10:00:00.000Z (+275760-... at the end)
   const usec = Math.min(999_999, Math.floor(nsec / 1000));
-  return `${iso.slice(0, 19)}.${String(usec).padStart(6, '0')}+0000`;
+  return `${iso.slice(0, -5)}.${String(usec).padStart(6, '0')}+0000`;
 }
 
 /** EVE timestamp for a packet time given as fractional seconds (clamped like eveTimestamp). */
