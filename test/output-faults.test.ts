@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { IpAddr } from '../src/core/addr.js';
 import type { PalisadeError } from '../src/core/errors.js';
@@ -15,7 +16,7 @@ import { LinkType } from '../src/core/packet.js';
 import { formatAlertLine, formatBanLine } from '../src/output/console.js';
 import { alertEvent, banEvent, eveTimestamp, eveTimestampOf } from '../src/output/eve.js';
 import { Outputs } from '../src/output/outputs.js';
-import { FileSink } from '../src/output/sinks.js';
+import { FileSink, StreamSink } from '../src/output/sinks.js';
 import { F, eth, ipv4, pcapFile, tcp, type Rec } from '../tools/craft.js';
 import { CLI, palisade, sh, tempDir } from './helpers/cli.js';
 
@@ -93,7 +94,7 @@ describe('defect 4: sinks count and report faults instead of throwing', () => {
   it('defect 4: a full filesystem is counted and reported once; freeing space recovers, with no line lost or cut', (t) => {
     const mnt = tinyTmpfs(t, '64k');
     const path = join(mnt, 'eve.json');
-    const { out, errors, recovered } = recorded(new FileSink(path));
+    const { out, errors, recovered } = recorded(new FileSink(path, { retryMs: 0 }));
     fill(join(mnt, 'filler'));
     let total = 0;
     for (let round = 0; round < 3; round++) {
@@ -163,7 +164,7 @@ describe('defect 4: sinks count and report faults instead of throwing', () => {
   });
 
   it('defect 4: /dev/full as the EVE file is counted, never thrown (strict mode throws PAL_ERR_OUTPUT_WRITE)', () => {
-    const { out, errors } = recorded(new FileSink('/dev/full'));
+    const { out, errors } = recorded(new FileSink('/dev/full', { retryMs: 0 }));
     for (let i = 0; i < 10; i++) out.alert(banDecision());
     assert.doesNotThrow(() => out.flush());
     out.alert(banDecision());
@@ -178,6 +179,26 @@ describe('defect 4: sinks count and report faults instead of throwing', () => {
     const strict = new FileSink('/dev/full', { strict: true });
     strict.write('{}');
     assert.throws(() => strict.flush(), { code: 'PAL_ERR_OUTPUT_WRITE' });
+  });
+
+  it('defect 4: a stream that fails (EPIPE) is counted and reported once, never thrown', async () => {
+    const broken = (): Writable => new Writable({ write: (_c, _e, cb) => cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+    const errors: PalisadeError[] = [];
+    const out = new Outputs({ onError: (e) => errors.push(e) });
+    out.add(new StreamSink(broken()), ['alert'], false);
+    out.alert(banDecision());
+    out.flush();
+    await new Promise((r) => setImmediate(r));
+    out.alert(banDecision());
+    assert.doesNotThrow(() => out.close());
+    assert.deepEqual(out.health(), [{ path: '-', ok: false, errors: 1, dropped_lines: 2, last_error: '-: cannot write events: write EPIPE' }]);
+    assert.equal(errors.length, 1);
+
+    const strict = new StreamSink(broken(), { strict: true });
+    strict.write('{}');
+    strict.flush();
+    await new Promise((r) => setImmediate(r));
+    assert.throws(() => strict.write('{}'), { code: 'PAL_ERR_OUTPUT_WRITE' });
   });
 });
 

@@ -27,7 +27,7 @@ export interface SinkEvents {
 export interface SinkOptions {
   /** Throw PAL_ERR_OUTPUT_WRITE / PAL_ERR_OUTPUT_OPEN at the first fault (replay). */
   strict?: boolean;
-  /** After a failed reopen, the least time before the next attempt (ms; default 1000). */
+  /** While failing, the least time between retries of a write or an open (ms; default 1000). */
   retryMs?: number;
   /** Backlog kept while failing, in characters; the oldest lines past it are dropped. */
   maxBacklog?: number;
@@ -55,6 +55,8 @@ abstract class FaultTolerantSink {
   protected pending = 0;
   protected readonly strict: boolean;
   private readonly maxBacklog: number;
+  private readonly retryMs: number;
+  private nextRetryAt = 0;
   private ok = true;
   private errors = 0;
   private dropped = 0;
@@ -63,12 +65,16 @@ abstract class FaultTolerantSink {
   constructor(readonly path: string, opts: SinkOptions) {
     this.strict = opts.strict ?? false;
     this.maxBacklog = opts.maxBacklog ?? MAX_BACKLOG;
+    this.retryMs = opts.retryMs ?? 1000;
   }
 
+  /** Buffers a line; a full buffer is flushed, or, while failing, trimmed to the backlog cap. */
   write(line: string): void {
     this.buf.push(line);
     this.pending += line.length + 1;
-    if (this.pending >= FLUSH_AT) this.flush();
+    if (this.pending < FLUSH_AT) return;
+    if (this.ok) this.flush();
+    else this.trim();
   }
 
   abstract flush(): void;
@@ -83,6 +89,7 @@ abstract class FaultTolerantSink {
     if (this.strict) throw err;
     this.errors++;
     this.lastError = err.message;
+    this.nextRetryAt = Date.now() + this.retryMs;
     if (this.ok) {
       this.ok = false;
       this.events?.onError?.(err);
@@ -95,9 +102,17 @@ abstract class FaultTolerantSink {
     this.events?.onRecovered?.(this.path);
   }
 
+  /** While failing, retries wait retryMs after the last fault (a flush runs per packet batch). */
+  protected get retryDue(): boolean {
+    return this.ok || Date.now() >= this.nextRetryAt;
+  }
+
   /** Drops the oldest backlog lines past the cap. */
   protected trim(): void {
-    while (this.pending > this.maxBacklog && this.buf.length > 0) this.dropLines(1);
+    let over = this.pending - this.maxBacklog;
+    let n = 0;
+    while (over > 0 && n < this.buf.length) over -= this.buf[n++]!.length + 1;
+    if (n > 0) this.dropLines(n);
   }
 
   protected dropLines(n: number): void {
@@ -131,13 +146,10 @@ export class FileSink extends FaultTolerantSink implements LineSink {
   private carry: Buffer | null = null;
   /** A reopen failed (or the file is not open): retried on the next flushes. */
   private reopenDue = false;
-  private nextOpenAt = 0;
-  private readonly retryMs: number;
 
   /** Opens the file at once: an error here (PAL_ERR_OUTPUT_OPEN) is thrown in every mode. */
   constructor(path: string, opts: SinkOptions = {}) {
     super(path, opts);
-    this.retryMs = opts.retryMs ?? 1000;
     this.fd = FileSink.openFile(path);
   }
 
@@ -151,7 +163,12 @@ export class FileSink extends FaultTolerantSink implements LineSink {
   }
 
   flush(): void {
-    if (this.reopenDue && Date.now() >= this.nextOpenAt) this.tryOpen();
+    if (this.retryDue) this.flushNow();
+  }
+
+  /** Writes the backlog (after opening the file, if a reopen is due), looping on short writes. */
+  private flushNow(): void {
+    if (this.reopenDue) this.tryOpen();
     if (this.fd < 0 || (this.buf.length === 0 && !this.carry)) return;
     const head = this.carry;
     const text = Buffer.from(this.buf.length ? this.buf.join('\n') + '\n' : '');
@@ -196,16 +213,15 @@ export class FileSink extends FaultTolerantSink implements LineSink {
   }
 
   /** Opens the path anew; on success the old descriptor (if any) is closed and replaced. */
-  private tryOpen(): boolean {
+  private tryOpen(): void {
     let fd: number;
     try {
       fd = FileSink.openFile(this.path);
     } catch (e) {
       this.reopenDue = true;
-      this.nextOpenAt = Date.now() + this.retryMs;
       const cause = (e as PalisadeError).cause ?? e;
       this.fault('PAL_ERR_OUTPUT_OPEN', this.fd >= 0 ? 'cannot reopen event log (still writing to the old file)' : 'cannot open event log', cause);
-      return false;
+      return;
     }
     if (this.fd >= 0) {
       try {
@@ -216,19 +232,19 @@ export class FileSink extends FaultTolerantSink implements LineSink {
     }
     this.fd = fd;
     this.reopenDue = false;
-    return true;
   }
 
   reopen(): void {
-    this.flush();
-    if (this.tryOpen() && this.buf.length === 0 && !this.carry) this.recovered();
-    else if (!this.reopenDue) this.flush();
+    this.flushNow();
+    this.reopenDue = true;
+    this.flushNow();
+    if (!this.reopenDue && this.buf.length === 0 && !this.carry) this.recovered();
   }
 
   close(): void {
     this.reopenDue = false;
     try {
-      this.flush();
+      this.flushNow();
     } finally {
       if (this.buf.length > 0) this.dropLines(this.buf.length);
       this.carry = null;
