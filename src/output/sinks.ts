@@ -286,6 +286,8 @@ export class StreamSink extends FaultTolerantSink implements LineSink {
     if (this.buf.length === 0) return;
     const s = this.stream as NodeJS.WritableStream & { destroyed?: boolean; writableLength?: number };
     if (s.destroyed || (s.writableLength ?? 0) > MAX_BACKLOG) {
+      // A broken stream was reported when it broke; a stalled reader is a fault of its own.
+      if (!s.destroyed) this.fault('PAL_ERR_OUTPUT_WRITE', 'cannot write events', new Error(`over ${MAX_BACKLOG} bytes wait to be written`));
       this.dropLines(this.buf.length);
       return;
     }
