@@ -1,7 +1,11 @@
 // `palisade replay FILE...`: the live pipeline over capture files, as fast as they can be read.
 // Prints a progress line on a terminal, then a summary (or one JSON document with --json).
+// Outputs are strict here: an EVE or stdout write fault ends the replay with exit 5 (a closed
+// pipe, EPIPE, quietly: the reader chose to stop); an EVE path that is an input is refused.
 
+import { fstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import type { Config } from '../config/schema.js';
+import { PalisadeError } from '../core/errors.js';
 import type { Decision } from '../core/notice.js';
 import { Outputs } from '../output/outputs.js';
 import { FileSink, StreamSink } from '../output/sinks.js';
@@ -47,11 +51,55 @@ export interface ReplaySummary {
   peak_rss_bytes: number;
 }
 
+const STDIN_ALIASES = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+
+function orNull<T>(f: () => T): T | null {
+  try {
+    return f();
+  } catch {
+    return null;
+  }
+}
+
+const sameFile = (a: Stats | null, b: Stats | null): boolean => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
+
+/**
+ * Checks the inputs and the EVE path before anything is opened: stdin at most once, and the EVE
+ * file never one of the inputs (same real path, same device and inode, or an alias of stdin).
+ */
+export function checkReplayArgs(files: readonly string[], eve: string | undefined): void {
+  if (files.filter((f) => f === '-').length > 1) throw new PalisadeError('PAL_ERR_USAGE', 'stdin ("-") can be replayed only once');
+  if (!eve || eve === '-') return;
+  const eveStat = orNull(() => statSync(eve));
+  const eveReal = orNull(() => realpathSync(eve));
+  for (const f of files) {
+    const clash =
+      f === '-'
+        ? STDIN_ALIASES.has(eve) || sameFile(orNull(() => fstatSync(0)), eveStat)
+        : sameFile(orNull(() => statSync(f)), eveStat) || (eveReal !== null && orNull(() => realpathSync(f)) === eveReal);
+    if (clash) throw new PalisadeError('PAL_ERR_USAGE', `--eve ${eve}: is the input ${f === '-' ? 'stdin' : f}; refusing to write events over a capture`);
+  }
+}
+
+/** Writes to stdout and waits: a failed write (ENOSPC, EPIPE) is PAL_ERR_OUTPUT_WRITE. */
+function writeStdout(text: string): Promise<void> {
+  process.stdout.on('error', () => {}); // the write's callback gets the error
+  return new Promise((resolve, reject) => {
+    process.stdout.write(text, (e) => {
+      if (e) reject(new PalisadeError('PAL_ERR_OUTPUT_WRITE', `stdout: cannot write the summary: ${e.message}`, { cause: e }));
+      else resolve();
+    });
+  });
+}
+
+const isEpipe = (e: unknown): boolean => e instanceof PalisadeError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+
 /** Replays files through a fresh engine and summarises what it found; prints nothing. */
 export async function replaySummary(files: readonly string[], cfg: Config, opts: Pick<ReplayOptions, 'eve' | 'quiet'>, version: string): Promise<ReplaySummary> {
+  checkReplayArgs(files, opts.eve);
   const outputs = new Outputs();
-  if (opts.eve === '-') outputs.add(new StreamSink(process.stdout), cfg.outputs.eve.types, false);
-  else if (opts.eve) outputs.add(new FileSink(opts.eve), cfg.outputs.eve.types, false);
+  if (opts.eve === '-') outputs.add(new StreamSink(process.stdout, { strict: true }), cfg.outputs.eve.types, false);
+  else if (opts.eve) outputs.add(new FileSink(opts.eve, { strict: true }), cfg.outputs.eve.types, false);
 
   const bySource = new Map<string, SourceDetections>();
   const byKind: Record<string, number> = {};
@@ -72,11 +120,22 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
   const engine = new Engine(cfg, { outputs, onDecision });
   const bar = !opts.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const t0 = process.hrtime.bigint();
-  const reports = await replayFiles(
-    engine,
-    files,
-    bar ? { onProgress: (src, pos, size) => bar.update(src.name, pos, size, engine.captureStats().packets) } : {},
-  );
+  let reports: SourceReport[];
+  try {
+    reports = await replayFiles(
+      engine,
+      files,
+      bar ? { onProgress: (src, pos, size) => bar.update(src.name, pos, size, engine.captureStats().packets) } : {},
+    );
+  } catch (e) {
+    bar?.clear();
+    try {
+      outputs.close();
+    } catch {
+      // The first fault is the one reported.
+    }
+    throw e;
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   bar?.clear();
   outputs.close();
@@ -108,24 +167,32 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
   return summary;
 }
 
-export async function replayCommand(files: string[], cfg: Config, opts: ReplayOptions, version: string): Promise<{ summary: ReplaySummary; exitCode: number }> {
-  const summary = await replaySummary(files, cfg, opts, version);
-  const reports = summary.files;
-  const failed = reports.find((r) => r.error);
-  const exitCode = failed ? 3 : 0;
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
-  } else {
-    printSummary(summary);
+/**
+ * Replays and prints: the summary (JSON with --json), then each file's warnings and error on
+ * stderr, in both modes. When no input could be read at all, only the errors (exit 3). Exit 3
+ * when any file failed; an output fault throws PAL_ERR_OUTPUT_* (exit 5), except a closed
+ * stdout pipe (EPIPE), which ends quietly with exit 5.
+ */
+export async function replayCommand(files: string[], cfg: Config, opts: ReplayOptions, version: string): Promise<{ summary: ReplaySummary | null; exitCode: number }> {
+  let summary: ReplaySummary;
+  try {
+    summary = await replaySummary(files, cfg, opts, version);
+    const reports = summary.files;
+    const exitCode = reports.some((r) => r.error) ? 3 : 0;
+    const noneRead = reports.every((r) => r.error && r.packets === 0);
+    if (!noneRead) await writeStdout(opts.json ? `${JSON.stringify(summary)}\n` : summaryText(summary));
+    for (const r of reports) {
+      for (const w of r.warnings) process.stderr.write(`palisade: warning: ${w}\n`);
+      if (r.error) process.stderr.write(`palisade: ${r.error.message} [${r.error.code}]\n`);
+    }
+    return { summary, exitCode };
+  } catch (e) {
+    if (isEpipe(e)) return { summary: null, exitCode: 5 };
+    throw e;
   }
-  for (const r of reports) {
-    for (const w of r.warnings) process.stderr.write(`palisade: warning: ${w}\n`);
-    if (r.error) process.stderr.write(`palisade: ${r.error.message} [${r.error.code}]\n`);
-  }
-  return { summary, exitCode };
 }
 
-function printSummary(s: ReplaySummary): void {
+function summaryText(s: ReplaySummary): string {
   const out: string[] = [];
   const d = s.decoder;
   out.push(
@@ -147,5 +214,6 @@ function printSummary(s: ReplaySummary): void {
   if (s.detections.bans > 0) out.push(`  would ban       ${fmtInt(s.detections.bans)} (replay never touches the firewall)`);
   for (const src of s.detections.sources.slice(0, 10)) out.push(`                  ${src.src_ip}  ${src.kinds.join(', ')}`);
   if (s.detections.sources.length > 10) out.push(`                  ... and ${fmtInt(s.detections.sources.length - 10)} more (see --json)`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  for (const f of s.files) if (f.error) out.push(`  failed          ${f.error.message} [${f.error.code}]`);
+  return `${out.join('\n')}\n`;
 }

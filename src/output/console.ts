@@ -1,16 +1,41 @@
-// The human-readable view for a terminal: one line per alert, one short line per stats event.
+// The human-readable view for a terminal: one line per alert, per ban lifecycle change, and one
+// short line per stats event. Text from outside (reasons, errors) has control characters escaped.
 
-import type { Decision } from '../core/notice.js';
-import { eveTimestamp, protoName } from './eve.js';
+import type { BanEvent, Decision } from '../core/notice.js';
+import { capText, escapeControl } from '../core/text.js';
+import { eveTimestamp, eveTimestampOf, protoName } from './eve.js';
 
 const SEVERITY = ['', 'HIGH', 'MEDIUM', 'LOW'];
 
+/** `2026-11-24 10:00:00.123` from an EVE timestamp. */
+const consoleTime = (ts: string): string => ts.slice(0, -8).replace('T', ' ');
+
+/**
+ * What a decision did: `BANNED <scope> for Ns` only once the firewall applied it, `BAN FAILED
+ * <scope> (<error>)` when it failed or was quarantined, `WOULD BAN <scope> for Ns` when not
+ * enforced (replay) or a dry run; `ALERT` otherwise.
+ */
+function decisionWord(d: Decision): string {
+  if (d.action !== 'ban' || !d.ban) return 'ALERT';
+  const e = d.enforcement;
+  const secs = `for ${Math.round(d.duration)}s`;
+  if (e?.status === 'applied') return `BANNED ${d.ban.key} ${secs}`;
+  if (e?.status === 'failed' || e?.status === 'quarantined') return `BAN FAILED ${d.ban.key} (${escapeControl(e.error ?? e.status)})`;
+  return `WOULD BAN ${d.ban.key} ${secs}`;
+}
+
 export function formatAlertLine(d: Decision): string {
   const n = d.notice;
-  const time = eveTimestamp(n.tsSec, n.tsNsec).slice(0, 23).replace('T', ' ');
+  const time = consoleTime(eveTimestamp(n.tsSec, n.tsNsec));
   const dst = n.dst ? ` -> ${n.dst.toString()}${n.dstPort ? `:${n.dstPort}` : ''}` : '';
-  const what = d.action === 'ban' ? `BANNED ${d.ban!.key} for ${Math.round(d.duration)}s` : 'ALERT';
-  return `${time}  ${what} ${SEVERITY[n.severity] ?? n.severity}  ${n.kind}  ${n.src.toString()}${dst} ${protoName(n.proto)}  ${n.signature}`;
+  return `${time}  ${decisionWord(d)} ${SEVERITY[n.severity] ?? n.severity}  ${n.kind}  ${n.src.toString()}${dst} ${protoName(n.proto)}  ${n.signature}`;
+}
+
+/** `<time>  BAN <ACTION> <scope> [until <time>] by <by>  <reason>[ (<error>)]` */
+export function formatBanLine(e: BanEvent): string {
+  const until = e.until === null ? '' : ` until ${consoleTime(eveTimestampOf(e.until))}`;
+  const error = e.error === undefined ? '' : ` (${escapeControl(e.error)})`;
+  return `${consoleTime(eveTimestampOf(e.at))}  BAN ${e.action.toUpperCase()} ${e.scope}${until} by ${e.by}  ${escapeControl(capText(e.reason))}${error}`;
 }
 
 export function formatStatsLine(stats: Record<string, unknown>): string {

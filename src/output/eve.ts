@@ -2,7 +2,8 @@
 // `timestamp` (2026-11-24T10:00:00.123456+0000, UTC, from packet time), `event_type`, the
 // 5-tuple, and an `alert` object for detections. Strings are built here, never on the hot path.
 
-import type { Decision } from '../core/notice.js';
+import type { BanEvent, Decision, Enforcement } from '../core/notice.js';
+import { MAX_REASON, capText } from '../core/text.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'IPv6-ICMP', 132: 'SCTP' };
 
@@ -13,17 +14,22 @@ export function protoName(n: number): string {
 // Date covers ±8.64e15 ms; anything outside is clamped rather than throwing.
 const MAX_SEC = 8.64e12;
 
-/** EVE timestamp for a packet time given as seconds and nanoseconds. */
+/**
+ * EVE timestamp for a packet time given as seconds and nanoseconds. Never throws: a time that is
+ * not a number, negative or past the year 275760 is clamped (NaN and negatives to the epoch).
+ */
 export function eveTimestamp(sec: number, nsec: number): string {
   if (!Number.isFinite(sec) || sec < 0) sec = 0;
   if (sec > MAX_SEC) sec = MAX_SEC;
-  const iso = new Date(Math.floor(sec) * 1000).toISOString(); // 2026-11-24T10:00:00.000Z
-  const usec = Math.floor(nsec / 1000);
-  return `${iso.slice(0, 19)}.${String(usec).padStart(6, '0')}+0000`;
+  if (!Number.isFinite(nsec) || nsec < 0) nsec = 0;
+  const iso = new Date(Math.floor(sec) * 1000).toISOString(); // 2026-11-24T10:00:00.000Z (+275760-... at the end)
+  const usec = Math.min(999_999, Math.floor(nsec / 1000));
+  return `${iso.slice(0, -5)}.${String(usec).padStart(6, '0')}+0000`;
 }
 
-/** EVE timestamp for a packet time given as fractional seconds. */
+/** EVE timestamp for a packet time given as fractional seconds (clamped like eveTimestamp). */
 export function eveTimestampOf(t: number): string {
+  if (!Number.isFinite(t) || t < 0) t = 0;
   const sec = Math.floor(t);
   return eveTimestamp(sec, Math.round((t - sec) * 1e6) * 1000);
 }
@@ -52,7 +58,30 @@ export interface EveAlert {
     reason: string;
     duration: number;
     ban?: { scope: string; until: string; offence: number };
+    /** What became of the ban in the firewall; absent when not enforced (replay). */
+    enforcement?: Enforcement;
     evidence: Record<string, unknown>;
+  };
+}
+
+/**
+ * A change in a ban's life (the audit trail): `src_ip` is the scope's address, `until` an EVE
+ * timestamp or null; `reason` and `error` are capped to MAX_REASON characters.
+ */
+export interface EveBan {
+  timestamp: string;
+  event_type: 'ban';
+  src_ip: string;
+  ban: {
+    action: BanEvent['action'];
+    by: BanEvent['by'];
+    scope: string;
+    until: string | null;
+    reason: string;
+    kind?: string;
+    offence?: number;
+    origin?: BanEvent['origin'];
+    error?: string;
   };
 }
 
@@ -67,8 +96,8 @@ export function alertEvent(d: Decision): EveAlert {
     dest_port: n.dstPort,
     proto: protoName(n.proto),
     alert: {
-      // "blocked": the policy banned the source (enforce puts it in the firewall).
-      action: d.action === 'ban' ? 'blocked' : 'allowed',
+      // "blocked" only once the kernel holds the ban; a decided but unapplied ban is "allowed".
+      action: d.ban && d.enforcement?.status === 'applied' ? 'blocked' : 'allowed',
       gid: 1,
       signature_id: n.signatureId,
       rev: 1,
@@ -84,7 +113,32 @@ export function alertEvent(d: Decision): EveAlert {
       reason: d.reason,
       duration: d.duration,
       ...(d.ban ? { ban: { scope: d.ban.key, until: eveTimestampOf(d.ban.until), offence: d.ban.offence } } : {}),
+      ...(d.enforcement ? { enforcement: enforcementOf(d.enforcement) } : {}),
       evidence: renderEvidence(n.evidence),
+    },
+  };
+}
+
+function enforcementOf(e: Enforcement): Enforcement {
+  return e.error === undefined ? { status: e.status } : { status: e.status, error: capText(e.error, MAX_REASON) };
+}
+
+export function banEvent(e: BanEvent): EveBan {
+  const slash = e.scope.indexOf('/');
+  return {
+    timestamp: eveTimestampOf(e.at),
+    event_type: 'ban',
+    src_ip: slash < 0 ? e.scope : e.scope.slice(0, slash),
+    ban: {
+      action: e.action,
+      by: e.by,
+      scope: e.scope,
+      until: e.until === null ? null : eveTimestampOf(e.until),
+      reason: capText(e.reason, MAX_REASON),
+      ...(e.kind !== undefined ? { kind: e.kind } : {}),
+      ...(e.offence !== undefined ? { offence: e.offence } : {}),
+      ...(e.origin !== undefined ? { origin: e.origin } : {}),
+      ...(e.error !== undefined ? { error: capText(e.error, MAX_REASON) } : {}),
     },
   };
 }

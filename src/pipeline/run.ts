@@ -22,7 +22,10 @@ export interface ReplayHooks {
   onProgress?: (source: FileSource, position: number, size: number) => void;
 }
 
-/** Runs one source to its end through the engine; a failing source is reported, not thrown. */
+/**
+ * Runs one source to its end through the engine; a failing source is reported, not thrown. An
+ * output error (PAL_ERR_OUTPUT_*, from a strict sink) and any non-Palisade error are thrown.
+ */
 export async function runSource(engine: Engine, src: PacketSource, onChunk?: () => void): Promise<SourceReport> {
   engine.attach(src);
   let error: SourceReport['error'] = null;
@@ -38,7 +41,8 @@ export async function runSource(engine: Engine, src: PacketSource, onChunk?: () 
         : engine.onChunk,
     );
   } catch (e) {
-    if (!(e instanceof PalisadeError)) throw e;
+    // Only the source's own errors are reported here; an output fault (or a bug) stops the run.
+    if (!(e instanceof PalisadeError) || e.code === 'PAL_ERR_OUTPUT_WRITE' || e.code === 'PAL_ERR_OUTPUT_OPEN') throw e;
     error = { code: e.code, message: e.message };
   }
   engine.detach(src);
