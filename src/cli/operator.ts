@@ -5,7 +5,7 @@
 import type { Config } from '../config/schema.js';
 import { request } from '../control/client.js';
 import { parseRequest, type Request } from '../control/protocol.js';
-import { firewallFailure, offline, type OperatorResult } from '../pipeline/offline.js';
+import { firewallFailure, offline, type OperatorResult, type RequestInput } from '../pipeline/offline.js';
 import type { BanView } from '../pipeline/operator.js';
 
 export type { OperatorResult };
@@ -14,7 +14,7 @@ export type { OperatorResult };
  * Runs `req` against the daemon, or offline against the database (pipeline/offline.ts). The
  * request is validated first; a ban or unban the firewall did not take is PAL_ERR_FIREWALL.
  */
-export async function operate(cfg: Config, req: Request): Promise<OperatorResult> {
+export async function operate(cfg: Config, req: Request | RequestInput): Promise<OperatorResult> {
   const r = parseRequest(req);
   if (cfg.control.socket) {
     const result = await request(cfg.control.socket, r);

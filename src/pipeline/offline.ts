@@ -7,13 +7,17 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { PalisadeError } from '../core/errors.js';
-import { parseRequest, type Request } from '../control/protocol.js';
+import type { z } from 'zod';
+import { parseRequest, type Request, type requestSchema } from '../control/protocol.js';
 import { Policy, policyConfig } from '../decide/policy.js';
 import { createBackend } from '../enforce/create.js';
 import { Enforcer } from '../enforce/enforcer.js';
 import { StateStore } from '../state/store.js';
 import { hostFacts } from './host.js';
 import { Operator, parseTarget, type BanView } from './operator.js';
+
+/** A request before validation (defaults may be left out, e.g. an alerts request without `limit`). */
+export type RequestInput = z.input<typeof requestSchema>;
 
 export interface OperatorResult {
   result: unknown;
@@ -49,7 +53,7 @@ export function firewallFailure(req: Request, result: unknown, daemon: boolean):
 }
 
 /** Runs `req` on the database (and for ban and unban, the firewall), validating it first. */
-export async function offline(cfg: Config, input: Request): Promise<OperatorResult> {
+export async function offline(cfg: Config, input: Request | RequestInput): Promise<OperatorResult> {
   const req = parseRequest(input);
   const path = cfg.state.path;
   if (!path) throw new PalisadeError('PAL_ERR_CONTROL', 'no daemon is running and state.path is empty: there is nothing to read or change');
