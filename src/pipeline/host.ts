@@ -7,6 +7,7 @@
 // at start and refreshed periodically.
 
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { endianness, networkInterfaces } from 'node:os';
 import { IpAddr } from '../core/addr.js';
 import { defaultRoutesV4, defaultRoutesV6 } from '../capture/interfaces.js';
@@ -206,11 +207,23 @@ function sshdProcesses(): ProcFds[] | null {
 /**
  * The peers of SSH sessions to the local sshd, in this network namespace. sshd's listening
  * ports come from its sockets (LISTEN, held by a process whose comm is `sshd`); when /proc does
- * not show them (not root), from `Port` lines in /etc/ssh/sshd_config, else port 22. Cheap
- * enough to call every few seconds (a /proc scan, fds only of sshd processes).
+ * not show them (not root), from `Port` lines in /etc/ssh/sshd_config, else port 22. Costs a
+ * /proc scan (comm of every process, fds of sshd's only) and the kernel's walk of its TCP
+ * tables for /proc/net/tcp*, which dominates (tens of ms on a busy machine, even when idle).
  */
 export function sshPeers(): IpAddr[] {
-  const sockets = [...parseProcNetTcp(readText('/proc/net/tcp')), ...parseProcNetTcp(readText('/proc/net/tcp6'))];
+  return peersIn(readText('/proc/net/tcp'), readText('/proc/net/tcp6'));
+}
+
+/** `sshPeers()` reading /proc/net/tcp* off the event loop, for a frequent refresh. */
+export async function sshPeersAsync(): Promise<IpAddr[]> {
+  const read = (path: string): Promise<string> => readFile(path, 'utf8').catch(() => '');
+  const [v4, v6] = await Promise.all([read('/proc/net/tcp'), read('/proc/net/tcp6')]);
+  return peersIn(v4, v6);
+}
+
+function peersIn(tcp: string, tcp6: string): IpAddr[] {
+  const sockets = [...parseProcNetTcp(tcp), ...parseProcNetTcp(tcp6)];
   const procs = sshdProcesses();
   const inodes = procs === null ? new Set<number>() : sshdInodes(procs);
   let listeners: Listener[];
