@@ -1,9 +1,10 @@
 // The decide stage and its state, without a kernel: ban decisions with their scope, the
 // escalation ladder and its memory, caps, anti-lockout (trusted, own addresses, gateways, SSH
 // client and session peers, non-unicast), scopes narrowed around protected addresses,
-// overlapping bans of mixed prefix lengths, expiry, durations and times beyond range; the SQLite store (restart restore, one ban in
-// force per scope, retention, history); host facts parsing; the control socket's contract;
-// honeypot replies (valid SYN-ACKs, allow-list, listeners, rate, protected sources).
+// overlapping bans of mixed prefix lengths, expiry, durations and times beyond range; the
+// SQLite store (restart restore, one ban in force per scope, retention, history); host facts
+// parsing (and sshd's sessions, live in namespaces); the control socket's contract; honeypot
+// replies (valid SYN-ACKs, allow-list, listeners, rate, protected sources).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
