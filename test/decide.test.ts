@@ -1,11 +1,14 @@
 // The decide stage and its state, without a kernel: ban decisions with their scope, the
 // escalation ladder and its memory, caps, anti-lockout (trusted, own addresses, gateways, SSH
-// client, non-unicast), overlapping bans, expiry; the SQLite store (restart restore, one ban in
-// force per scope, retention, history); host facts parsing; the control socket's contract;
-// honeypot replies (valid SYN-ACKs, allow-list, listeners, rate, protected sources).
+// client and session peers, non-unicast), scopes narrowed around protected addresses,
+// overlapping bans of mixed prefix lengths, expiry, durations and times beyond range; the
+// SQLite store (restart restore, one ban in force per scope, retention, history); host facts
+// parsing (and sshd's sessions, live in namespaces); the control socket's contract; honeypot
+// replies (valid SYN-ACKs, allow-list, listeners, rate, protected sources).
 
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { defaultConfig, parseConfig } from '../src/config/load.js';
@@ -16,11 +19,12 @@ import { F, MAC_A, checksum, eth, ipv4, ipv6, tcp } from '../tools/craft.js';
 import { decodeOne } from './helpers/decode.js';
 import { request } from '../src/control/client.js';
 import { ControlServer } from '../src/control/server.js';
-import { Policy, policyConfig } from '../src/decide/policy.js';
-import { localV4, localV6, sshClient } from '../src/pipeline/host.js';
+import { formatTime, MAX_BAN_SECONDS, Policy, policyConfig, type PolicyDecision } from '../src/decide/policy.js';
+import { localV4, localV6, parseProcNetTcp, sshClient, sshdConfigPorts, sshdInodes, sshdListeners, sshPeersOf } from '../src/pipeline/host.js';
 import { Operator } from '../src/pipeline/operator.js';
 import { StateStore } from '../src/state/store.js';
-import { tempDir } from './helpers/cli.js';
+import { sh, tempDir } from './helpers/cli.js';
+import { isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
 
 const T0 = 1_800_000_000;
 let seq = 0;
@@ -51,6 +55,7 @@ function policy(yaml = '', host = { addresses: ['198.18.0.2', '2001:db8:1::2'], 
     addresses: host.addresses.map((a) => IpAddr.parse(a)!),
     gateways: host.gateways.map((a) => IpAddr.parse(a)!),
     sshClient: host.ssh ? IpAddr.parse(host.ssh) : null,
+    sshPeers: [],
   });
   return p;
 }
@@ -123,8 +128,6 @@ describe('decide: bans', () => {
       ['198.18.7.7', /SSH client 198\.18\.7\.7/],
       ['0.0.0.0', /unspecified/],
       ['224.0.0.251', /multicast/],
-      // The /64 of a host address: banning it would cut the host off.
-      ['2001:db8:1::99', /own address 2001:db8:1::2/],
     ];
     for (const [src, why] of cases) {
       const d = p.decide(notice(src), T0);
@@ -133,7 +136,9 @@ describe('decide: bans', () => {
       assert.match(d.reason, /^not banned: /);
     }
     assert.equal(p.activeCount, 0);
-    assert.equal(p.stats().refused, 6);
+    assert.equal(p.stats().refused, 5);
+    // The /64 of a host address is narrowed to leave the host out (defect 16), not refused.
+    assert.equal(p.decide(notice('2001:db8:1::99'), T0).ban!.key, '2001:db8:1::80/121');
     // The operator is refused the same way, for addresses and prefixes.
     for (const target of ['198.18.0.1', '198.18.0.0/16', '::/0', '127.0.0.1']) {
       assert.match(p.ban(Cidr.parse(target)!, { duration: 60, reason: 'x', kind: 'operator', noticeIds: [], origin: 'operator' }, T0).refused!, /not banned/, target);
@@ -353,5 +358,241 @@ describe('honeypot replies', () => {
     );
     assert.equal(ports[0x0cea], 1);
     assert.equal(ports[22], 0, 'an established connection is not a listener');
+  });
+});
+
+const op = (duration: number | null = 3600) => ({ duration, reason: 'op', kind: 'operator', noticeIds: [], origin: 'operator' as const });
+
+describe('decide: ban scopes narrowed around protected addresses', () => {
+  const lan = () => policy('', { addresses: ['2001:db8:8::10', '198.18.0.2'], gateways: ['198.18.0.1'], ssh: null });
+
+  it('defect 16: an IPv6 /64 holding the host\'s own address is narrowed to the widest prefix that leaves it out', () => {
+    const p = lan();
+    const d = p.decide(notice('2001:db8:8::66'), T0) as PolicyDecision;
+    assert.equal(d.action, 'ban');
+    // ::66 and ::10 share 121 bits, so /122 is the widest prefix around ::66 without ::10.
+    assert.equal(d.ban!.key, '2001:db8:8::40/122');
+    assert.equal(d.reason, 'policy (scope narrowed from 2001:db8:8::/64 to 2001:db8:8::40/122: own address 2001:db8:8::10)');
+    assert.equal(d.narrowedFrom!.toString(), '2001:db8:8::/64');
+    assert.equal(d.narrowedBecause, 'own address 2001:db8:8::10');
+    assert.equal(d.protectedBy, null);
+    assert.equal(p.protect.why(d.ban!.scope), null, 'the narrowed scope holds no protected address');
+    // A source far from the host in the same /64 keeps almost all of it.
+    assert.equal(p.decide(notice('2001:db8:8:0:8000::5'), T0).ban!.key, '2001:db8:8:0:8000::/65');
+    // Not narrowed: another /64 is banned whole, with the plain reason.
+    const other = p.decide(notice('2001:db8:9::66'), T0) as PolicyDecision;
+    assert.equal(other.ban!.key, '2001:db8:9::/64');
+    assert.equal(other.reason, 'policy');
+    assert.equal(other.narrowedFrom, null);
+    assert.equal(p.stats().refused, 0);
+  });
+
+  it('defect 16: an IPv4 /24 holding the gateway is narrowed; the address itself protected is refused', () => {
+    const p = policy('block:\n  ipv4_prefix: 24\n', { addresses: ['198.18.0.2'], gateways: ['198.18.0.1'], ssh: null });
+    const d = p.decide(notice('198.18.0.200'), T0) as PolicyDecision;
+    assert.equal(d.ban!.key, '198.18.0.128/25');
+    assert.match(d.reason, /^policy \(scope narrowed from 198\.18\.0\.0\/24 to 198\.18\.0\.128\/25: own address 198\.18\.0\.2, default gateway 198\.18\.0\.1\)$/);
+    const near = p.decide(notice('198.18.0.3'), T0);
+    assert.equal(near.ban!.key, '198.18.0.3/32', 'down to the host prefix');
+    for (const [src, why] of [
+      ['198.18.0.1', 'default gateway 198.18.0.1'],
+      ['198.18.0.2', 'own address 198.18.0.2'],
+    ]) {
+      const r = p.decide(notice(src!), T0) as PolicyDecision;
+      assert.equal(r.action, 'alert');
+      assert.equal(r.reason, `not banned: ${why}`);
+      assert.equal(r.protectedBy, why);
+      assert.equal(r.narrowedFrom, null);
+    }
+    assert.equal(p.stats().refused, 2);
+    const v6 = lan().decide(notice('2001:db8:8::10'), T0);
+    assert.equal(v6.reason, 'not banned: own address 2001:db8:8::10');
+  });
+
+  it('defect 16: a trusted network and several protected addresses inside the /64 narrow it to leave all out', () => {
+    const p = policy('trusted: ["2001:db8:8:0:8000::/65"]\n', { addresses: ['2001:db8:8::10'], gateways: ['2001:db8:8::1'], ssh: null });
+    const d = p.decide(notice('2001:db8:8::3'), T0) as PolicyDecision;
+    // ::3 shares 126 bits with the gateway ::1: /127.
+    assert.equal(d.ban!.key, '2001:db8:8::2/127');
+    assert.equal(d.narrowedBecause, 'trusted 2001:db8:8:0:8000::/65, own address 2001:db8:8::10, default gateway 2001:db8:8::1');
+    const t = p.decide(notice('2001:db8:8:0:8000::9'), T0);
+    assert.equal(t.action, 'ignore', 'inside the trusted network: never banned');
+    assert.equal(t.protectedBy, 'trusted 2001:db8:8:0:8000::/65');
+    const far = p.decide(notice('2001:db8:8:0:4000::9'), T0);
+    assert.equal(far.ban!.key, '2001:db8:8:0:4000::/66');
+  });
+
+  it('defect 16: an operator\'s exact scope holding a protected address is refused, not narrowed', () => {
+    const p = lan();
+    const r = p.ban(Cidr.parse('2001:db8:8::/64')!, op(), T0);
+    assert.equal(r.ban, null);
+    assert.equal(r.refused, 'not banned: own address 2001:db8:8::10');
+    assert.equal(r.narrowedFrom, null);
+    assert.equal(p.ban(Cidr.parse('2001:db8:8::40/122')!, op(), T0).ban!.key, '2001:db8:8::40/122');
+  });
+
+  it('defect 16: covering() and supersession work with narrowed scopes of mixed prefix lengths', () => {
+    const p = lan();
+    const single = p.ban(Cidr.parse('2001:db8:8::41')!, op(), T0);
+    assert.equal(single.ban!.key, '2001:db8:8::41/128');
+    const d = p.decide(notice('2001:db8:8::66'), T0 + 1);
+    assert.equal(d.ban!.key, '2001:db8:8::40/122');
+    assert.deepEqual(p.takeLifts().map((l) => [l.ban.key, l.reason]), [['2001:db8:8::41/128', 'superseded']]);
+    assert.equal(p.covering(Cidr.parse('2001:db8:8::41')!)?.key, '2001:db8:8::40/122');
+    assert.equal(p.covering(Cidr.parse('2001:db8:8::20')!), null, 'outside the narrowed scope');
+    const again = p.decide(notice('2001:db8:8::70', 'sweep'), T0 + 2);
+    assert.equal(again.action, 'alert');
+    assert.match(again.reason, /^already banned: 2001:db8:8::40\/122 until /);
+    assert.equal(p.decide(notice('2001:db8:8:0:8000::5'), T0 + 3).ban!.key, '2001:db8:8:0:8000::/65');
+    assert.equal(p.covering(Cidr.parse('2001:db8:8:0:ffff::1')!)?.key, '2001:db8:8:0:8000::/65');
+    assert.equal(p.activeCount, 2);
+    // An IPv4 /25 narrowed ban coexists with IPv6 ones of other lengths.
+    const q = policy('block:\n  ipv4_prefix: 24\n', { addresses: ['198.18.0.2', '2001:db8:8::10'], gateways: [], ssh: null });
+    q.decide(notice('198.18.0.200'), T0);
+    q.decide(notice('2001:db8:8::66'), T0);
+    assert.equal(q.covering(Cidr.parse('198.18.0.129')!)?.key, '198.18.0.128/25');
+    assert.equal(q.covering(Cidr.parse('198.18.0.100')!), null);
+    assert.deepEqual(p.unban(Cidr.parse('2001:db8:8::/64')!, T0 + 4).map((l) => l.ban.key).sort(), ['2001:db8:8:0:8000::/65', '2001:db8:8::40/122']);
+    assert.equal(p.activeCount, 0);
+  });
+});
+
+describe('decide: times and durations beyond range', () => {
+  it('defect 17: formatTime is total: NaN, Infinity and times beyond the Date range never throw', () => {
+    assert.equal(formatTime(T0), '2027-01-15T08:00:00Z');
+    for (const t of [NaN, Infinity, -Infinity, 1e20, -1e20, 8.64e12 + 1, 2 ** 63]) assert.match(formatTime(t), /^t=.*s$/, String(t));
+    assert.equal(formatTime(8.64e12), '+275760-09-13T00:00:00Z', 'the last time Date holds');
+  });
+
+  it('defect 17: Policy.ban refuses non-finite, non-positive and over-ten-year durations with a reason', () => {
+    const p = policy();
+    for (const d of [NaN, Infinity, -Infinity, 1e308, -5, 0, MAX_BAN_SECONDS + 1]) {
+      const r = p.ban(Cidr.parse('198.18.70.1')!, op(d), T0);
+      assert.equal(r.ban, null, String(d));
+      assert.match(r.refused!, /^not banned: duration .*(not a finite number|not positive|over ten years)/, String(d));
+    }
+    assert.equal(p.activeCount, 0);
+    assert.equal(p.ban(Cidr.parse('198.18.70.1')!, op(MAX_BAN_SECONDS), T0).ban!.until, T0 + MAX_BAN_SECONDS);
+  });
+
+  it('defect 17: notices with times beyond the Date range are decided without throwing', () => {
+    const p = policy();
+    for (const now of [1e300, 8.64e15, Number.MAX_VALUE / 2]) {
+      const src = `198.18.71.${(now % 200) | 0 || 1}`;
+      const d = p.decide(notice(src, 'syn_scan', 2, now), now);
+      assert.equal(d.action, 'ban', d.reason);
+      const other = p.decide(notice(src, 'sweep', 2, now), now);
+      assert.match(other.reason, /^already banned: .* until t=.*s$/);
+      p.clear();
+    }
+    // The clock going back from there does not stop bans (the rate bucket restarts).
+    assert.equal(p.decide(notice('198.18.72.1', 'syn_scan', 2, T0), T0).action, 'ban');
+  });
+});
+
+describe('host facts: SSH sessions to the local sshd', () => {
+  // /proc/net/tcp prints each 32-bit group as the host-order word in hex: on little-endian
+  // machines 198.18.50.2 (c6 12 32 02) reads 023212C6.
+  const HEAD = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+  const line = (i: number, local: string, remote: string, st: string, inode: number): string =>
+    `   ${i}: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0\n`;
+  const TCP4 =
+    HEAD +
+    line(0, '00000000:0016', '00000000:0000', '0A', 111) + // sshd on 0.0.0.0:22
+    line(1, '023212C6:0016', '093212C6:D431', '01', 112) + // 198.18.50.9 -> :22 established
+    line(2, '023212C6:1F90', '0A3212C6:D432', '01', 113) + // 198.18.50.10 -> :8080 (not ssh)
+    line(3, '023212C6:D433', '0B3212C6:0016', '01', 114); // outgoing to 198.18.50.11:22 (not a peer)
+  const TCP6 =
+    HEAD +
+    line(0, '00000000000000000000000000000000:0016', '00000000000000000000000000000000:0000', '0A', 211) + // sshd on [::]:22
+    line(1, 'B80D0120000008000000000010000000:0016', 'B80D0120000008000000000066000000:C350', '01', 212) + // 2001:db8:8::66 -> :22
+    line(2, '0000000000000000FFFF0000023212C6:0016', '0000000000000000FFFF00000C3212C6:C351', '01', 213) + // mapped 198.18.50.12
+    line(3, 'B80D0120000008000000000010000000:0050', 'B80D0120000008000000000077000000:C352', '01', 214); // :80, not ssh
+
+  it('defect 15: parses /proc/net/tcp and tcp6 text (IPv4, IPv6 and IPv4-mapped, little-endian words)', () => {
+    const v4 = parseProcNetTcp(TCP4, true);
+    assert.equal(v4.length, 4);
+    assert.deepEqual([v4[1]!.local.toString(), v4[1]!.localPort, v4[1]!.remote.toString(), v4[1]!.remotePort, v4[1]!.state, v4[1]!.inode], ['198.18.50.2', 22, '198.18.50.9', 0xd431, 1, 112]);
+    assert.equal(v4[0]!.state, 0x0a);
+    const v6 = parseProcNetTcp(TCP6, true);
+    assert.deepEqual(v6.map((s) => `${s.local}|${s.remote}`), ['::|::', '2001:db8:8::10|2001:db8:8::66', '198.18.50.2|198.18.50.12', '2001:db8:8::10|2001:db8:8::77']);
+    assert.equal(v6[2]!.remote.v6, false, 'an IPv4-mapped peer is an IPv4 address');
+    // Big-endian machines print the words in network order.
+    assert.equal(parseProcNetTcp(HEAD + line(0, 'C6123202:0016', 'C6123209:D431', '01', 1), false)[0]!.remote.toString(), '198.18.50.9');
+    assert.deepEqual(parseProcNetTcp('garbage\n  0: zz:zz\n'), []);
+  });
+
+  it('defect 15: finds sshd\'s inodes, its listeners, and the peers of established connections to them', () => {
+    const inodes = sshdInodes([
+      { comm: 'sshd\n', links: ['socket:[111]', 'socket:[211]', '/dev/null', 'pipe:[5]'] },
+      { comm: 'node', links: ['socket:[113]'] },
+      { comm: 'sshd', links: ['socket:[999]'] }, // sshd -i: an accepted connection
+    ]);
+    assert.deepEqual([...inodes].sort(), [111, 211, 999]);
+    const sockets = [...parseProcNetTcp(TCP4, true), ...parseProcNetTcp(TCP6, true)];
+    const listeners = sshdListeners(sockets, inodes);
+    assert.deepEqual(listeners, [{ addr: null, port: 22 }, { addr: null, port: 22 }]);
+    assert.deepEqual(sshPeersOf(sockets, listeners, inodes).map(String), ['198.18.50.9', '2001:db8:8::66', '198.18.50.12']);
+    // A listener on one address does not make connections to another address on that port peers.
+    assert.deepEqual(sshPeersOf(sockets, [{ addr: IpAddr.parse('198.18.50.3'), port: 22 }], new Set()).map(String), []);
+    // Socket activation: systemd holds the listener, sshd -i the connection.
+    const activated = parseProcNetTcp(HEAD + line(0, '023212C6:0016', '0D3212C6:D431', '01', 999), true);
+    assert.deepEqual(sshPeersOf(activated, [], inodes).map(String), ['198.18.50.13']);
+    assert.deepEqual(sshdConfigPorts('# Port 23\nPort 2222\n  port 22 # main\nPortX 9\nPort 99999\n'), [2222, 22]);
+    assert.deepEqual(sshdConfigPorts(''), []);
+  });
+
+  it('defect 15: SSH peers are protected: never banned, with the reason', () => {
+    const p = policy();
+    p.setHost({ addresses: [], gateways: [], sshClient: null, sshPeers: [IpAddr.parse('198.18.50.9')!, IpAddr.parse('2001:db8:8::66')!] });
+    const d = p.decide(notice('198.18.50.9'), T0);
+    assert.equal(d.reason, 'not banned: SSH session from 198.18.50.9');
+    assert.equal(p.decide(notice('2001:db8:8::66'), T0).reason, 'not banned: SSH session from 2001:db8:8::66');
+    assert.equal(p.decide(notice('2001:db8:8::77'), T0).ban!.key, '2001:db8:8::70/124', 'a neighbour is narrowed around the peer');
+    assert.ok(p.protect.list().some((e) => e.why === 'SSH session from 198.18.50.9'));
+  });
+
+  it('defect 15: a live listener whose comm is sshd makes its connected peer an SSH peer in hostFacts()', { skip: isRoot ? false : 'needs root for network namespaces', timeout: 60000 }, async (t) => {
+    const id = process.pid % 100000;
+    const ns = { h: `pal-sh-${id}`, c: `pal-sc-${id}` };
+    const dir = tempDir(t);
+    const children = withNamespaces(
+      t,
+      () => {
+        for (const n of Object.values(ns)) {
+          must(`ip netns add ${n}`);
+          must(`ip -n ${n} link set lo up`);
+        }
+        must(`ip link add ps${id} netns ${ns.h} type veth peer name pc${id} netns ${ns.c}`);
+        must(`ip -n ${ns.h} addr add 198.18.52.2/24 dev ps${id}`);
+        must(`ip -n ${ns.c} addr add 198.18.52.9/24 dev pc${id}`);
+        must(`ip -n ${ns.c} addr add 198.18.52.10/24 dev pc${id}`);
+        must(`ip -n ${ns.h} link set ps${id} up`);
+        must(`ip -n ${ns.c} link set pc${id} up`);
+      },
+      () => {
+        for (const n of Object.values(ns)) sh(`ip netns del ${n}`);
+      },
+    );
+    const fake = join(dir, 'sshd');
+    symlinkSync(process.execPath, fake); // comm is the exec'd name: "sshd"
+    const listen = (bin: string, port: number) => {
+      const c = spawn('ip', ['netns', 'exec', ns.h, bin, '-e', `require('node:net').createServer((s) => s.on('error', () => {})).listen(${port}, '198.18.52.2', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(c);
+      return waitFor(c, 'stdout', /ready/, 10000);
+    };
+    await listen(fake, 2222);
+    await listen(process.execPath, 2223); // not sshd
+    const hold = (src: string, port: number) => {
+      const c = spawn('ip', ['netns', 'exec', ns.c, process.execPath, '-e', `require('node:net').connect({ host: '198.18.52.2', port: ${port}, localAddress: '${src}' }, () => console.log('connected')).on('error', (e) => { console.error(e.message); process.exit(1); })`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(c);
+      return waitFor(c, 'stdout', /connected/, 10000);
+    };
+    await hold('198.18.52.9', 2222);
+    await hold('198.18.52.10', 2223);
+    const host = new URL('../src/pipeline/host.js', import.meta.url).href;
+    const r = must(`ip netns exec ${ns.h} ${process.execPath} --input-type=module -e "const m = await import('${host}'); console.log(JSON.stringify({ facts: m.hostFacts({}).sshPeers.map(String), fast: m.sshPeers().map(String), async: (await m.sshPeersAsync()).map(String) }))"`);
+    const got = JSON.parse(r) as { facts: string[]; fast: string[]; async: string[] };
+    assert.deepEqual(got, { facts: ['198.18.52.9'], fast: ['198.18.52.9'], async: ['198.18.52.9'] }, 'the peer of sshd, not of the other listener');
   });
 });

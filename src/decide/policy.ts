@@ -1,8 +1,9 @@
 // The decide stage: turns notices into decisions (ban, alert or ignore) and keeps the book of
 // bans in force. Policy comes from config: which kinds ban and at which severity, the ban
 // duration with escalation for repeat offenders, the banned prefix, and caps on how many bans a
-// minute and in total. Protected addresses (decide/protect.ts) are never banned. No I/O here:
-// enforce/ applies the bans, state/ stores them, and both restore this book on start.
+// minute and in total. Protected addresses (decide/protect.ts) are never banned: a detector's
+// scope that would hold one is narrowed around the source, an operator's exact scope is refused.
+// No I/O here: enforce/ applies the bans, state/ stores them, and both restore this book on start.
 
 import { Cidr, CidrSet, type IpAddr } from '../core/addr.js';
 import type { Action, Ban, BanOrigin, Decision, Lift, LiftReason, Notice } from '../core/notice.js';
@@ -78,15 +79,45 @@ export interface BanRequest {
   origin: BanOrigin;
 }
 
+/** What a narrowed scope replaced, and why: for a `narrowed` BanEvent. Both null when not narrowed. */
+export interface Narrowing {
+  /** The configured scope (the source's /64, /24, ...) that held a protected address. */
+  narrowedFrom: Cidr | null;
+  /** The protected addresses it held, e.g. "own address 2001:db8:8::10". */
+  narrowedBecause: string | null;
+}
+
 /** The result of a ban request: the ban, or why there is none; bans it replaced are lifted. */
-export interface BanResult {
+export interface BanResult extends Narrowing {
   ban: Ban | null;
   refused: string | null;
   lifted: Lift[];
 }
 
-function formatUntil(t: number): string {
-  return new Date(Math.round(t * 1000)).toISOString().replace('.000Z', 'Z');
+/** A decision with its narrowing (for a ban, or a refused narrowed ban); `decide()` returns these. */
+export interface PolicyDecision extends Decision, Narrowing {}
+
+/** The longest ban a request may ask for (seconds): ten years. */
+export const MAX_BAN_SECONDS = 10 * 365 * 86400;
+
+/** Why a requested ban duration is refused (non-finite, not positive, over ten years), or null. */
+export function badDuration(d: number): string | null {
+  if (typeof d !== 'number' || !Number.isFinite(d)) return `not banned: duration ${String(d)} is not a finite number of seconds`;
+  if (d <= 0) return `not banned: duration ${d} s is not positive`;
+  if (d > MAX_BAN_SECONDS) return `not banned: duration ${d} s is over ten years (${MAX_BAN_SECONDS} s)`;
+  return null;
+}
+
+const NOT_NARROWED: Narrowing = { narrowedFrom: null, narrowedBecause: null };
+
+/**
+ * `t` (engine seconds) as "2026-12-02T07:26:11Z". Total: a time outside the JS Date range
+ * (±8.64e15 ms, e.g. from a crafted capture timestamp) or not finite is rendered as "t=<t>s".
+ */
+export function formatTime(t: number): string {
+  const ms = Math.round(t * 1000);
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return `t=${String(t)}s`;
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
 export class Policy {
@@ -120,12 +151,16 @@ export class Policy {
     this.protect.setHost(f);
   }
 
-  /** The prefix a ban on this source covers. */
+  /** The configured prefix a ban on this source covers (before any narrowing). */
   scopeOf(src: IpAddr): Cidr {
-    return Cidr.of(src, src.v6 ? this.cfg.ipv6Prefix : this.cfg.ipv4Prefix);
+    return Cidr.of(src, this.prefixOf(src));
   }
 
-  decide(n: Notice, now: number): Decision {
+  private prefixOf(src: IpAddr): number {
+    return src.v6 ? this.cfg.ipv6Prefix : this.cfg.ipv4Prefix;
+  }
+
+  decide(n: Notice, now: number): PolicyDecision {
     const rule = this.cfg.kinds[n.kind];
     const action: Action = rule?.action ?? (n.severity <= this.cfg.banSeverity ? 'ban' : 'alert');
     if (action === 'ignore') return this.verdict('ignore', n, `policy: ${n.kind} ignored`, 0, null);
@@ -136,8 +171,9 @@ export class Policy {
       this.suppressed++;
       return this.verdict('ignore', n, 'suppressed: already reported', 0, null);
     }
-    const scope = this.scopeOf(s);
-    const why = this.protect.why(scope);
+    // The configured prefix, narrowed to leave out protected addresses; null: s is protected.
+    const choice = this.protect.scopeFor(s, this.prefixOf(s));
+    const why = choice.scope === null ? choice.why : null;
     const trusted = this.cfg.trusted.match(s.w0, s.w1, s.w2, s.w3);
     if (trusted) {
       // Trusted sources are never reported as alerts (the operator vouches for them); the
@@ -150,24 +186,27 @@ export class Policy {
       this.verdicts.set(key, null, now + this.cfg.duration);
       return this.alert(n, 'policy: alert only', this.cfg.duration, why);
     }
-    const r = this.tryBan(scope, why, { duration: rule?.duration ?? null, reason: `${n.kind}: ${n.signature}`, kind: n.kind, noticeIds: [n.id], origin: 'detector' }, now);
+    const req: BanRequest = { duration: rule?.duration ?? null, reason: `${n.kind}: ${n.signature}`, kind: n.kind, noticeIds: [n.id], origin: 'detector' };
+    const narrowing: Narrowing = { narrowedFrom: choice.narrowedFrom, narrowedBecause: choice.narrowedFrom ? choice.why : null };
+    const r = choice.scope === null ? this.refuseCounted(`not banned: ${why}`) : this.tryBan(choice.scope, null, req, now, narrowing);
     for (const l of r.lifted) this.lifts.push(l);
     if (r.ban === null) {
       this.verdicts.set(key, null, now + this.cfg.duration);
-      return this.alert(n, r.refused!, this.cfg.duration, why);
+      return this.alert(n, r.refused!, this.cfg.duration, why, r);
     }
     this.verdicts.set(key, null, r.ban.until);
     this.alerts++;
-    return this.verdict('ban', n, 'policy', r.ban.until - now, r.ban, null);
+    const reason = r.narrowedFrom ? `policy (scope narrowed from ${r.narrowedFrom.toString()} to ${r.ban.key}: ${r.narrowedBecause})` : 'policy';
+    return this.verdict('ban', n, reason, r.ban.until - now, r.ban, null, r);
   }
 
-  private alert(n: Notice, reason: string, duration: number, protectedBy: string | null): Decision {
+  private alert(n: Notice, reason: string, duration: number, protectedBy: string | null, narrowing: Narrowing = NOT_NARROWED): PolicyDecision {
     this.alerts++;
-    return this.verdict('alert', n, reason, duration, null, protectedBy);
+    return this.verdict('alert', n, reason, duration, null, protectedBy, narrowing);
   }
 
-  private verdict(action: Action, notice: Notice, reason: string, duration: number, ban: Ban | null, protectedBy: string | null = null): Decision {
-    return { action, notice, reason, duration, ban, protectedBy };
+  private verdict(action: Action, notice: Notice, reason: string, duration: number, ban: Ban | null, protectedBy: string | null = null, narrowing: Narrowing = NOT_NARROWED): PolicyDecision {
+    return { action, notice, reason, duration, ban, protectedBy, narrowedFrom: narrowing.narrowedFrom, narrowedBecause: narrowing.narrowedBecause };
   }
 
   /** The ban duration of an offence (1 for the first). */
@@ -198,23 +237,29 @@ export class Policy {
   }
 
   /**
-   * Bans `scope` (a detector's source prefix, or an operator's address or CIDR), unless it is
-   * protected, already covered, or over a cap. Narrower bans it covers are lifted (superseded).
+   * Bans `scope` exactly as asked (an operator's or a feed's address or CIDR; detectors go
+   * through `decide()`, which narrows), unless it is protected (even when only a part of it is:
+   * the operator asked for that scope), already covered, over a cap, or its duration is not a
+   * finite number of seconds in (0, 10 years]. Narrower bans it covers are lifted (superseded).
    */
   ban(scope: Cidr, req: BanRequest, now: number): BanResult {
     return this.tryBan(scope, this.protect.why(scope), req, now);
   }
 
-  /** `ban()` with the scope's protection already looked up (`why`). */
-  private tryBan(scope: Cidr, why: string | null, req: BanRequest, now: number): BanResult {
-    const refuse = (reason: string): BanResult => ({ ban: null, refused: reason, lifted: [] });
-    if (why !== null) {
-      this.refused++;
-      return refuse(`not banned: ${why}`);
-    }
+  private refuseCounted(reason: string, narrowing: Narrowing = NOT_NARROWED): BanResult {
+    this.refused++;
+    return { ban: null, refused: reason, lifted: [], ...narrowing };
+  }
+
+  /** `ban()` with the scope's protection already looked up (`why`), and its narrowing if any. */
+  private tryBan(scope: Cidr, why: string | null, req: BanRequest, now: number, n: Narrowing = NOT_NARROWED): BanResult {
+    const refuse = (reason: string): BanResult => ({ ban: null, refused: reason, lifted: [], ...n });
+    if (why !== null) return this.refuseCounted(`not banned: ${why}`, n);
+    const bad = req.duration === null ? null : badDuration(req.duration);
+    if (bad !== null) return this.refuseCounted(bad, n);
     const existing = this.covering(scope);
     if (existing && !(req.origin === 'operator' && existing.key === scope.toString())) {
-      return refuse(`already banned: ${existing.key} until ${formatUntil(existing.until)}`);
+      return refuse(`already banned: ${existing.key} until ${formatTime(existing.until)}`);
     }
     if (req.origin === 'detector') {
       if (this.bans.size >= this.cfg.maxActive) {
@@ -246,7 +291,7 @@ export class Policy {
     this.add(ban);
     this.offences.set(key, { key, count: offence, last: now }, now + this.cfg.forgetAfter);
     this.banned++;
-    return { ban, refused: null, lifted };
+    return { ban, refused: null, lifted, ...n };
   }
 
   /** Lifts every ban overlapping `scope` (an operator's unban). */
@@ -292,7 +337,9 @@ export class Policy {
 
   private refill(now: number): void {
     const max = this.cfg.maxPerMinute;
-    if (this.tokensAt !== 0) this.tokens = Math.min(max, this.tokens + ((now - this.tokensAt) * max) / 60);
+    // A clock that went back (a capture's impossible timestamp, then sane ones) restarts the
+    // refill from now rather than draining the bucket for ever.
+    if (this.tokensAt !== 0 && now > this.tokensAt) this.tokens = Math.min(max, this.tokens + ((now - this.tokensAt) * max) / 60);
     this.tokensAt = now;
   }
 
