@@ -89,6 +89,12 @@ for (const [a, d] of [['198.18.50.7', 7], ['198.18.50.30', 30], ['198.18.50.65',
 await e.flush();
 out.first = kernel('${name}');
 out.dueNow = e.refreshDue();
+// A ban found in the kernel at init (another Enforcer, as after a restart) is refreshed too.
+const e2 = enforcer(backend('${name}'));
+await e2.start();
+e2.watch(ban('198.18.50.65', 365 * ${DAY}), clock + Math.min(b.maxTimeout, 365 * ${DAY}));
+out.watchDue = [e2.refreshDue(clock), e2.refreshDue(clock + 24 * ${DAY})];
+await e2.flush();
 clock += 24 * ${DAY};
 out.due24 = e.refreshDue();
 await e.flush();
@@ -101,6 +107,7 @@ done();`,
       );
       assert.equal(r.results.filter((x: any) => x.status === 'applied').length, 4, JSON.stringify(r.results));
       assert.equal(r.dueNow, 0, 'nothing is due right after the bans');
+      assert.deepEqual(r.watchDue, name === 'ipset' ? [0, 1] : [0, 0]);
       if (name === 'iptables') {
         assert.equal(r.maxTimeout, null); // Infinity in JSON
         assert.deepEqual(Object.keys(r.first).sort(), ['198.18.50.30', '198.18.50.65', '198.18.50.7']);
@@ -120,7 +127,7 @@ done();`,
         assert.equal(r.due24, 2);
         within1pct(r.second['198.18.50.30'], 6 * DAY, '30 d ban after its refresh (6 d left)');
         within1pct(r.second['198.18.50.65'], CAP, '365 d ban after its refresh: the cap again');
-        assert.deepEqual(r.refreshes.map((x: any) => x.key).sort(), ['198.18.50.30/32', '198.18.50.65/32']);
+        assert.deepEqual(r.refreshes.map((x: any) => x.key).sort(), ['198.18.50.30/32', '198.18.50.65/32', '198.18.50.65/32'], 'e2 refreshed the watched ban, e both long bans');
         for (const x of r.refreshes) assert.ok(x.left > 5 * DAY && x.left <= CAP, JSON.stringify(x));
       }
       assert.equal(r.refreshing, 0, 'a lift (and the last refresh) ends the refreshing');

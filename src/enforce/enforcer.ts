@@ -1,7 +1,9 @@
 // The enforce stage: applies the policy's bans and lifts through one firewall backend. Changes
 // are batched: everything that arrives while a commit runs goes in the next one. A failed commit
 // (tool missing, kernel refusing) never stops detection: it is reported, and retried with
-// exponential backoff after re-creating the backend's tables, until the firewall is back.
+// exponential backoff after re-creating the backend's tables, until the firewall is back. A
+// batch the firewall itself refuses is bisected, so one bad change is quarantined and never
+// holds the others back. Bans longer than the kernel's timeout cap are re-added before it ends.
 
 import type { Cidr } from '../core/addr.js';
 import { PalisadeError } from '../core/errors.js';
@@ -121,6 +123,17 @@ export class Enforcer {
       this.long.set(b.key, { scope: b.scope, until: b.until, kernelUntil: null, op: o });
       this.startRefreshTimer();
     }
+  }
+
+  /**
+   * A ban found in the kernel (at init) that the kernel holds until `kernelUntil`: refreshed
+   * like one this Enforcer added, when it ends after the backend's cap. Queues nothing.
+   */
+  watch(b: Ban, kernelUntil: number): void {
+    this.long.delete(b.key);
+    if (!Number.isFinite(b.until) || b.until <= kernelUntil) return;
+    this.long.set(b.key, { scope: b.scope, until: b.until, kernelUntil, op: null });
+    this.startRefreshTimer();
   }
 
   lift(l: Lift): void {
