@@ -150,6 +150,9 @@ await e.flush();
 out.first = kernel('${name}');
 out.pending = e.pendingCount;
 out.healthy = e.healthy;
+// The daemon lifts the quarantined ban: nothing goes to the firewall for it.
+e.lift({ ban: ban('198.18.51.66', 3600), reason: 'quarantined', at: clock });
+out.pendingAfterLift = e.pendingCount;
 e.ban(ban('198.18.51.150', 3600));
 await e.flush();
 out.second = kernel('${name}');
@@ -167,6 +170,7 @@ done();`,
       assert.equal(r.first['198.18.51.66'], undefined);
       assert.equal(r.pending, 0);
       assert.equal(r.healthy, true);
+      assert.equal(r.pendingAfterLift, 0);
       assert.ok(r.second['198.18.51.150'], 'a later ban still applies');
       assert.equal(r.metrics.quarantined, 1);
     });

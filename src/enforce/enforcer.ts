@@ -138,8 +138,9 @@ export class Enforcer {
 
   lift(l: Lift): void {
     this.long.delete(l.ban.key);
-    // The kernel ends timed elements itself; deleting them is only for early lifts.
-    if (l.reason === 'expired' && this.backend.kernelExpiry) return;
+    // The kernel ends timed elements itself; deleting them is only for early lifts. A quarantined
+    // ban never reached the kernel (and a delete of it might be refused in turn).
+    if ((l.reason === 'expired' && this.backend.kernelExpiry) || l.reason === 'quarantined') return;
     this.queue(this.backend.delete(l.ban.key, l.ban.scope), false);
   }
 
@@ -243,9 +244,10 @@ export class Enforcer {
 
   /**
    * Finds the ops the firewall refuses alone in a refused batch: applies halves in queue order,
-   * recursively, and sets aside the single ops that fail. Stops after O(k log n) tool runs. When
-   * nothing at all applied, the fault is the firewall's (systemic): nothing is quarantined and
-   * the error is returned for the backoff retry; else null (what is left unresolved is retried).
+   * recursively, and quarantines the single ops that fail (and fail again alone once the others
+   * applied). Stops after O(k log n) tool runs. When nothing at all applied, the fault is the
+   * firewall's (systemic): nothing is quarantined and the error is returned for the backoff
+   * retry; else null (what is left unresolved is retried).
    */
   private async bisect(batch: Op[], now: number, first: unknown): Promise<unknown> {
     const budget = 2 * BISECT_BAD_OPS * (Math.ceil(Math.log2(batch.length)) + 1);
@@ -272,8 +274,19 @@ export class Enforcer {
     else bad.push({ o: batch[0]!, error: (first as Error).message });
     if (abort !== null) return abort;
     if (!appliedAny) return first;
-    this.backend.discard(bad.map((b) => b.o));
-    for (const { o, error } of bad) {
+    // Confirmed alone once more, after the others applied: a fault that ended meanwhile (the
+    // tool back) must not quarantine an op the firewall takes.
+    const refused: { o: Op; error: string }[] = [];
+    for (const b of bad) {
+      try {
+        await this.backend.commit(now, [b.o]);
+        this.settle([b.o], now);
+      } catch (e) {
+        if (isRefusal(e)) refused.push({ o: b.o, error: (e as Error).message });
+      }
+    }
+    this.backend.discard(refused.map((b) => b.o));
+    for (const { o, error } of refused) {
       this.counts.quarantined++;
       const key = o.op === 'add' ? o.e.key : o.key;
       if (this.long.get(key)?.op === o) this.long.delete(key);
