@@ -3,14 +3,15 @@
 // `ipset restore -exist` batch: adds update an element's timeout, deletes of absent ones are no-ops.
 
 import { Cidr } from '../core/addr.js';
-import { QueuedBackend, applyBatch, mustRun, runTool, type KernelEntry } from './backend.js';
+import { QueuedBackend, applyBatch, mustRun, runTool, timeoutSeconds, type KernelEntry, type Op } from './backend.js';
 
-/** ipset's largest timeout (seconds). */
-const MAX_TIMEOUT = 2147483;
+/** ipset's largest timeout (seconds, about 24.8 days): longer bans are refreshed by the Enforcer. */
+export const IPSET_MAX_TIMEOUT = 2147483;
 
 export class IpsetBackend extends QueuedBackend {
   readonly name = 'ipset';
   readonly kernelExpiry = true;
+  readonly maxTimeout = IPSET_MAX_TIMEOUT;
 
   constructor(
     private readonly prefix = 'palisade',
@@ -60,12 +61,12 @@ export class IpsetBackend extends QueuedBackend {
     return out;
   }
 
-  batch(now: number): { text: string; ops: number } {
+  batch(queue: readonly Op[], now: number): { text: string; ops: number } {
     const lines: string[] = [];
-    for (const o of this.ops) {
+    for (const o of queue) {
       if (o.op === 'add') {
         if (o.e.until <= now) continue;
-        const t = Math.min(MAX_TIMEOUT, Math.max(1, Math.round(o.e.until - now)));
+        const t = timeoutSeconds(o.e.until, now, IPSET_MAX_TIMEOUT);
         lines.push(`add ${this.setName(o.e.scope.addr.v6)} ${o.e.scope.toString()} timeout ${t}`);
       } else {
         lines.push(`del ${this.setName(o.scope.addr.v6)} ${o.scope.toString()}`);
@@ -74,8 +75,8 @@ export class IpsetBackend extends QueuedBackend {
     return { text: lines.length ? `${lines.join('\n')}\n` : '', ops: lines.length };
   }
 
-  protected async apply(now: number): Promise<number> {
-    const { text, ops } = this.batch(now);
+  protected async apply(queue: readonly Op[], now: number): Promise<number> {
+    const { text, ops } = this.batch(queue, now);
     await applyBatch('ipset', ['restore', '-exist'], text);
     return ops;
   }

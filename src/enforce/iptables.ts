@@ -14,6 +14,8 @@ const TOOLS = [
 export class IptablesBackend extends QueuedBackend {
   readonly name = 'iptables';
   readonly kernelExpiry = false;
+  /** No kernel timeouts at all: the policy's expiry deletes the rule. */
+  readonly maxTimeout = Infinity;
   /** Rules in our chains, by key. */
   private readonly present = new Set<string>();
 
@@ -42,14 +44,16 @@ export class IptablesBackend extends QueuedBackend {
   }
 
   /** One iptables-restore --noflush input per family; adds of present and deletes of absent rules are skipped. */
-  batch(now: number): { inputs: [string, string][]; ops: number } {
+  batch(queue: readonly Op[], now: number): { inputs: { tool: string; input: string; ops: Op[] }[]; ops: number } {
     const lines: Record<string, string[]> = { iptables: [], ip6tables: [] };
+    const byTool: Record<string, Op[]> = { iptables: [], ip6tables: [] };
     const have = new Set(this.present);
     let ops = 0;
-    for (const o of this.ops) {
+    for (const o of queue) {
       const scope = o.op === 'add' ? o.e.scope : o.scope;
       const key = o.op === 'add' ? o.e.key : o.key;
       const tool = scope.addr.v6 ? 'ip6tables' : 'iptables';
+      byTool[tool]!.push(o);
       if (o.op === 'add') {
         if (o.e.until <= now || have.has(key)) continue;
         lines[tool]!.push(`-A ${this.chain} -s ${key} -j DROP`);
@@ -61,14 +65,18 @@ export class IptablesBackend extends QueuedBackend {
       }
       ops++;
     }
-    const inputs: [string, string][] = [];
-    for (const [tool, l] of Object.entries(lines)) if (l.length) inputs.push([`${tool}-restore`, `*filter\n${l.join('\n')}\nCOMMIT\n`]);
+    const inputs: { tool: string; input: string; ops: Op[] }[] = [];
+    for (const [tool, l] of Object.entries(lines)) if (l.length) inputs.push({ tool: `${tool}-restore`, input: `*filter\n${l.join('\n')}\nCOMMIT\n`, ops: byTool[tool]! });
     return { inputs, ops };
   }
 
-  protected async apply(now: number): Promise<number> {
-    const { inputs, ops } = this.batch(now);
-    for (const [tool, input] of inputs) await applyBatch(tool, ['-w', '--noflush'], input);
+  protected async apply(queue: readonly Op[], now: number): Promise<number> {
+    const { inputs, ops } = this.batch(queue, now);
+    for (const { tool, input, ops: done } of inputs) {
+      await applyBatch(tool, ['-w', '--noflush'], input);
+      // One family is in: a retry after the other one fails must not add its rules twice.
+      for (const o of done) this.applied(o, now);
+    }
     return ops;
   }
 
@@ -96,6 +104,7 @@ export class IptablesBackend extends QueuedBackend {
 export class DryRunBackend extends QueuedBackend {
   readonly name = 'dry-run';
   readonly kernelExpiry = true;
+  readonly maxTimeout = Infinity;
 
   constructor(private readonly log: (msg: string, fields: Record<string, unknown>) => void) {
     super();
@@ -105,12 +114,12 @@ export class DryRunBackend extends QueuedBackend {
     return [];
   }
 
-  protected async apply(now: number): Promise<number> {
-    for (const o of this.ops) {
+  protected async apply(queue: readonly Op[], now: number): Promise<number> {
+    for (const o of queue) {
       if (o.op === 'add') this.log('dry run: would ban', { scope: o.e.key, seconds: Math.round(o.e.until - now) });
       else this.log('dry run: would unban', { scope: o.key });
     }
-    return this.ops.length;
+    return queue.length;
   }
 
   async shutdown(): Promise<void> {}

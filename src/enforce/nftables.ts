@@ -4,14 +4,41 @@
 // batch. Nothing outside the table is touched.
 
 import { Cidr } from '../core/addr.js';
-import { QueuedBackend, applyBatch, mustRun, remainingMs, runTool, type KernelEntry, type Op } from './backend.js';
+import { QueuedBackend, applyBatch, mustRun, runTool, timeoutSeconds, type KernelEntry, type Op } from './backend.js';
 
 /** Runs before the usual filter chains (priority 0), so a ban also cuts established flows. */
 const PRIORITY = -10;
 
+/**
+ * The longest element timeout written: 100 years. The kernel takes more (its limit is some
+ * centuries), but this keeps far from it; a longer ban is refreshed by the Enforcer.
+ */
+const MAX_TIMEOUT = 36500 * 86400;
+
+/**
+ * A timeout as nft 1.0.6 parses it: `XdYhZmWs`. A plain number of ms or s of 10^8 and up is
+ * refused ("value too large"), which a 7-day ban in ms (604800000ms) already is.
+ */
+export function nftDuration(seconds: number): string {
+  const parts: string[] = [];
+  let left = seconds;
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
+    const n = Math.floor(left / size);
+    left -= n * size;
+    if (n > 0) parts.push(`${n}${unit}`);
+  }
+  return parts.length ? parts.join('') : '1s';
+}
+
 export class NftablesBackend extends QueuedBackend {
   readonly name = 'nftables';
   readonly kernelExpiry = true;
+  readonly maxTimeout = MAX_TIMEOUT;
   /** Elements the kernel may hold, with their end (wall seconds): from init and commits. */
   private readonly present = new Map<string, number>();
   private nextSweep = 0;
@@ -76,7 +103,7 @@ export class NftablesBackend extends QueuedBackend {
    * sure it exists (with a short timeout), deletes it and adds it again. A delete also makes
    * sure the element exists first, so one that the kernel already expired cannot fail the batch.
    */
-  batch(now: number): { text: string; ops: number } {
+  batch(queue: readonly Op[], now: number): { text: string; ops: number } {
     const t = `inet ${this.table}`;
     const lines: string[] = [];
     const fresh: Record<string, string[]> = { ban4: [], ban6: [] };
@@ -91,14 +118,14 @@ export class NftablesBackend extends QueuedBackend {
     };
     let ops = 0;
     const touched = new Set<string>();
-    for (const o of this.ops) {
+    for (const o of queue) {
       const scope = o.op === 'add' ? o.e.scope : o.scope;
       const key = o.op === 'add' ? o.e.key : o.key;
       const set = this.set(scope);
       const el = elemText(scope);
       if (o.op === 'add') {
         if (o.e.until <= now) continue;
-        const item = `${el} timeout ${remainingMs(o.e.until, now)}ms`;
+        const item = `${el} timeout ${nftDuration(timeoutSeconds(o.e.until, now, MAX_TIMEOUT))}`;
         if (!this.present.has(key) && !touched.has(key)) fresh[set]!.push(item);
         else {
           flushFresh();
@@ -116,14 +143,14 @@ export class NftablesBackend extends QueuedBackend {
     return { text: lines.length ? `${lines.join('\n')}\n` : '', ops };
   }
 
-  protected async apply(now: number): Promise<number> {
-    const { text, ops } = this.batch(now);
+  protected async apply(queue: readonly Op[], now: number): Promise<number> {
+    const { text, ops } = this.batch(queue, now);
     await applyBatch(this.nft, ['-f', '-'], text);
     return ops;
   }
 
   protected override applied(o: Op, now: number): void {
-    if (o.op === 'add') this.present.set(o.e.key, o.e.until);
+    if (o.op === 'add') this.present.set(o.e.key, Math.min(o.e.until, now + MAX_TIMEOUT));
     else this.present.delete(o.key);
     this.sweep(now);
   }
