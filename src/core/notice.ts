@@ -89,6 +89,9 @@ export interface Decision {
    * written. Absent: not enforced (replay, or no ban). The alert says "blocked" only when applied.
    */
   enforcement?: Enforcement;
+  /** The configured ban scope this decision's ban was narrowed from (to leave out a protected address), and why. */
+  narrowedFrom?: Cidr | null;
+  narrowedBecause?: string | null;
 }
 
 /**

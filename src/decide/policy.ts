@@ -95,7 +95,10 @@ export interface BanResult extends Narrowing {
 }
 
 /** A decision with its narrowing (for a ban, or a refused narrowed ban); `decide()` returns these. */
-export interface PolicyDecision extends Decision, Narrowing {}
+export interface PolicyDecision extends Decision {
+  narrowedFrom: Cidr | null;
+  narrowedBecause: string | null;
+}
 
 /** The longest ban a request may ask for (seconds): ten years. */
 export const MAX_BAN_SECONDS = 10 * 365 * 86400;
@@ -297,6 +300,17 @@ export class Policy {
   /** Lifts every ban overlapping `scope` (an operator's unban). */
   unban(scope: Cidr, now: number, reason: LiftReason = 'operator'): Lift[] {
     return this.liftOverlapping(scope, reason, now, false);
+  }
+
+  /** Lifts the ban on exactly this scope (e.g. one the firewall refused), or returns null. */
+  liftExact(key: string, reason: LiftReason, now: number): Lift | null {
+    const b = this.bans.get(key);
+    return b ? this.remove(b, reason, now) : null;
+  }
+
+  /** True when a ban on exactly this scope is in force. */
+  isActive(key: string): boolean {
+    return this.bans.get(key) !== undefined;
   }
 
   /**

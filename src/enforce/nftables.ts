@@ -117,26 +117,35 @@ export class NftablesBackend extends QueuedBackend {
       lines.push(`add element ${t} ${set} { ${el} timeout 1s }`, `delete element ${t} ${set} { ${el} }`);
     };
     let ops = 0;
-    const touched = new Set<string>();
+    // What this batch has done to each key so far: the kernel's state within the batch is then
+    // known, so an element is made sure of (add-then-delete) at most once: nft 1.0.6 refuses a
+    // second add/delete round of the same interval element in one transaction.
+    const state = new Map<string, 'added' | 'gone'>();
     for (const o of queue) {
       const scope = o.op === 'add' ? o.e.scope : o.scope;
       const key = o.op === 'add' ? o.e.key : o.key;
       const set = this.set(scope);
       const el = elemText(scope);
+      const was = state.get(key);
       if (o.op === 'add') {
         if (o.e.until <= now) continue;
         const item = `${el} timeout ${nftDuration(timeoutSeconds(o.e.until, now, MAX_TIMEOUT))}`;
-        if (!this.present.has(key) && !touched.has(key)) fresh[set]!.push(item);
+        if (was === undefined && !this.present.has(key)) fresh[set]!.push(item);
         else {
           flushFresh();
-          ensureGone(set, el);
+          if (was === 'added') lines.push(`delete element ${t} ${set} { ${el} }`);
+          else if (was === undefined) ensureGone(set, el);
           lines.push(`add element ${t} ${set} { ${item} }`);
         }
+        state.set(key, 'added');
       } else {
-        flushFresh();
-        ensureGone(set, el);
+        if (was !== 'gone') {
+          flushFresh();
+          if (was === 'added') lines.push(`delete element ${t} ${set} { ${el} }`);
+          else ensureGone(set, el);
+        }
+        state.set(key, 'gone');
       }
-      touched.add(key);
       ops++;
     }
     flushFresh();
