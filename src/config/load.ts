@@ -160,6 +160,7 @@ function tooDeepAt(text: string): number {
   let flow = 0;
   const indents: number[] = [];
   for (let i = 0; i < text.length; ) {
+    // Lines end at LF, as the yaml library's lexer sees them (a lone CR does not end one).
     let end = text.indexOf('\n', i);
     if (end < 0) end = text.length;
     let indent = i;

@@ -28,7 +28,8 @@ const DURATION_HINT = 'expected a duration such as 30s, 10m, 1h or 7d (or a numb
  * something documented with the key.
  */
 const duration = (def: string, min: number, max = MAX_DURATION_SECONDS) => {
-  const range = min > 0 ? `from ${formatDuration(min)} to ${formatDuration(max)}` : `of at most ${formatDuration(max)}`;
+  // Ceilings under a week read best in hours (24h).
+  const most = max % 3600 === 0 && max < 7 * 86400 ? `${max / 3600}h` : formatDuration(max);
   const schema = z
     .union([z.number(), z.string()], { error: DURATION_HINT })
     .transform((v, ctx) => {
@@ -38,7 +39,8 @@ const duration = (def: string, min: number, max = MAX_DURATION_SECONDS) => {
         return z.NEVER;
       }
       if (s < min || s > max) {
-        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration ${range}, got ${JSON.stringify(v)}` });
+        const want = s < min ? `at least ${formatDuration(min)}` : `at most ${most}`;
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration of ${want}, got ${JSON.stringify(v)}` });
         return z.NEVER;
       }
       return s;
