@@ -204,6 +204,12 @@ describe('defect 12: config input is validated and never crashes the loader', ()
     assert.equal(parseConfig('detect:\n  slow_scan:\n    min_duration: 0\n', 'c.yaml').detect.slow_scan.min_duration, 0);
   });
 
+  it('defect 12: sizes past 1 GiB are refused (they failed to allocate with a stack trace)', () => {
+    assert.match(fails('detect:\n  slow_scan:\n    memory: 900GiB\n').message, /c\.yaml:3:13: detect\.slow_scan\.memory: expected a size of at most 1GiB, got "900GiB"/);
+    assert.match(fails('capture:\n  buffer_size: 1e30\n').message, /capture\.buffer_size: expected a size of at most 1GiB/);
+    assert.equal(parseConfig('capture:\n  buffer_size: 1GiB\n', 'c.yaml').capture.buffer_size, 1 << 30);
+  });
+
   it('defect 12: a trusted entry covering all of IPv4 or IPv6 is refused unless trusted_force is set', (t) => {
     const r = check(write(t, 'trusted:\n  - 10.0.0.0/8\n  - 0.0.0.0/0\n'));
     assert.equal(r.code, 2, r.stderr);

@@ -8,8 +8,9 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, stringify, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { PalisadeError } from '../core/errors.js';
+import { capText, escapeControl } from '../core/text.js';
 import { applyProfile } from './profiles.js';
-import { ALWAYS_TRUSTED, DURATION_SCHEMAS, configSchema, type Config } from './schema.js';
+import { ALWAYS_TRUSTED, DURATION_SCHEMAS, configSchema, quoted, type Config } from './schema.js';
 import { formatDuration } from './units.js';
 
 type Path = readonly PropertyKey[];
@@ -35,7 +36,7 @@ function describe(v: unknown): string {
   if (ArrayBuffer.isView(v)) return 'binary data';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `${JSON.stringify(v)} (a string)`;
+  if (typeof v === 'string') return `${quoted(v)} (a string)`;
   return `${String(v)} (a ${typeof v})`;
 }
 
@@ -102,7 +103,7 @@ function issueLines(file: string, doc: Document, lc: LineCounter, data: unknown,
     const where = issue.path.length ? pathText(issue.path) : 'the top level';
     const valid = keysAt(issue.path);
     return issue.keys.map(
-      (k) => `${loc(nodeAt(doc, issue.path, k))}: unknown key "${k}" in ${where} (expected one of: ${valid.join(', ')})`,
+      (k) => `${loc(nodeAt(doc, issue.path, k))}: unknown key ${quoted(k)} in ${where} (expected one of: ${valid.join(', ')})`,
     );
   }
   const got = valueAt(data, issue.path);
@@ -198,11 +199,12 @@ function toJsError(e: unknown, doc: Document, lc: LineCounter, file: string): Pa
     },
   });
   const pos = (at as Node | null)?.range ? lc.linePos((at as unknown as Node).range![0]) : { line: 1, col: 1 };
+  const name = unresolved ? escapeControl(capText(unresolved[1]!, 80)) : '';
   const what = unresolved
-    ? `alias "*${unresolved[1]}" names no anchor set before it (expected "&${unresolved[1]}" earlier in the file)`
+    ? `alias "*${name}" names no anchor set before it (expected "&${name}" earlier in the file)`
     : /alias count/i.test(msg)
       ? `YAML aliases expand more than ${MAX_ALIAS_COUNT} times (an alias bomb?)`
-      : `cannot build the YAML value: ${msg}`;
+      : `cannot build the YAML value: ${escapeControl(capText(msg, 200))}`;
   return new PalisadeError('PAL_ERR_CONFIG_SYNTAX', `${file}:${pos.line}:${pos.col}: ${what}`, { cause: e });
 }
 
@@ -217,7 +219,7 @@ function duplicateKeys(node: unknown, lc: LineCounter, file: string): string[] {
       const prev = first.get(k);
       if (prev !== undefined) {
         const pos = lc.linePos(at);
-        out.push(`${file}:${pos.line}:${pos.col}: duplicate key "${String(k)}" (first set at line ${lc.linePos(prev).line})`);
+        out.push(`${file}:${pos.line}:${pos.col}: duplicate key ${quoted(String(k))} (first set at line ${lc.linePos(prev).line})`);
       } else {
         first.set(k, at);
       }

@@ -4,8 +4,14 @@
 import { z } from 'zod';
 import { Cidr } from '../core/addr.js';
 import { NOTICE_KINDS, isNoticeKind } from '../core/kinds.js';
+import { capText, escapeControl } from '../core/text.js';
 import { PROFILE_NAMES, PROFILES } from './profiles.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
+
+/** A value from the file as messages show it: quoted, cut to 80 characters, controls escaped. */
+export function quoted(v: unknown): string {
+  return typeof v === 'string' ? escapeControl(JSON.stringify(capText(v, 80))) : String(v);
+}
 
 /** The schemas made by `duration()`: configToYaml writes their values back in units. */
 export const DURATION_SCHEMAS = new WeakSet<object>();
@@ -35,12 +41,12 @@ const duration = (def: string, min: number, max = MAX_DURATION_SECONDS) => {
     .transform((v, ctx) => {
       const s = parseDuration(v);
       if (s === null) {
-        ctx.issues.push({ code: 'custom', input: v, message: `${DURATION_HINT}, got ${JSON.stringify(v) ?? String(v)}` });
+        ctx.issues.push({ code: 'custom', input: v, message: `${DURATION_HINT}, got ${quoted(v)}` });
         return z.NEVER;
       }
       if (s < min || s > max) {
         const want = s < min ? `at least ${formatDuration(min)}` : `at most ${most}`;
-        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration of ${want}, got ${JSON.stringify(v)}` });
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration of ${want}, got ${quoted(v)}` });
         return z.NEVER;
       }
       return s;
@@ -50,13 +56,20 @@ const duration = (def: string, min: number, max = MAX_DURATION_SECONDS) => {
   return schema;
 };
 
+/** The largest size: 1 GiB, what one table or ring may take (more fails to allocate). */
+const MAX_SIZE = 1 << 30;
+
 const size = (def: string) =>
   z
     .union([z.number(), z.string()], { error: 'expected a size such as 32MiB or a number of bytes' })
     .transform((v, ctx) => {
       const s = parseSize(v);
       if (s === null) {
-        ctx.issues.push({ code: 'custom', input: v, message: `expected a size such as 32MiB or a number of bytes, got ${JSON.stringify(v)}` });
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a size such as 32MiB or a number of bytes, got ${quoted(v)}` });
+        return z.NEVER;
+      }
+      if (s > MAX_SIZE) {
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a size of at most 1GiB, got ${quoted(v)}` });
         return z.NEVER;
       }
       return s;
@@ -68,7 +81,7 @@ const cidr = z.string({ error: 'expected a CIDR string such as 10.0.0.0/8 or 200
     ctx.issues.push({
       code: 'custom',
       input: ctx.value,
-      message: `${JSON.stringify(ctx.value)} is not a valid CIDR (expected an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8 or 2001:db8::/32)`,
+      message: `${quoted(ctx.value)} is not a valid CIDR (expected an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8 or 2001:db8::/32)`,
     });
   }
 });
@@ -194,7 +207,7 @@ export const configSchema = z.strictObject({
           ...across((kinds) =>
             Object.keys(kinds)
               .filter((k) => !isNoticeKind(k))
-              .map((k) => ({ path: [k], atKey: true, message: `unknown notice kind "${k}" (expected one of: ${NOTICE_KINDS.join(', ')})` })),
+              .map((k) => ({ path: [k], atKey: true, message: `unknown notice kind ${quoted(k)} (expected one of: ${NOTICE_KINDS.join(', ')})` })),
           ),
         )
         .default({}),
@@ -401,7 +414,7 @@ export const configSchema = z.strictObject({
           const all = typeof t === 'string' ? coversEverything(t) : null;
           return all === null
             ? []
-            : [{ path: ['trusted', i], message: `${JSON.stringify(t)} covers ${all}; set "trusted_force: true" if that is really meant` }];
+            : [{ path: ['trusted', i], message: `${quoted(t)} covers ${all}; set "trusted_force: true" if that is really meant` }];
         }),
   ),
 );
