@@ -1,15 +1,28 @@
 // Loads and validates a YAML config file. Every problem is reported with the file, line and
-// column, the key's dotted path, what was expected and what was found; all problems at once.
+// column, the key's dotted path, what was expected and what was found; all problems at once (up
+// to MAX_PROBLEMS). Hostile input (huge files, devices, binary data, alias bombs, deep nesting)
+// is refused with a short PAL_ERR_CONFIG_* error, never a crash or a hang.
 
-import { readFileSync } from 'node:fs';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, stringify, type Document, type Node } from 'yaml';
+import { isUtf8 } from 'node:buffer';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, stringify, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { PalisadeError } from '../core/errors.js';
+import { capText, escapeControl } from '../core/text.js';
 import { applyProfile } from './profiles.js';
-import { ALWAYS_TRUSTED, DURATION_SCHEMAS, configSchema, type Config } from './schema.js';
+import { ALWAYS_TRUSTED, DURATION_SCHEMAS, configSchema, quoted, type Config } from './schema.js';
 import { formatDuration } from './units.js';
 
 type Path = readonly PropertyKey[];
+
+/** The largest config file read: far above any real config, far below what hurts to parse. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+/** Problems listed in one error; the rest are counted. */
+export const MAX_PROBLEMS = 20;
+/** Collections nested deeper than this are refused before parsing (the parser recurses). */
+export const MAX_NESTING = 100;
+/** Alias expansions allowed (the yaml library's count); more is an alias bomb. */
+export const MAX_ALIAS_COUNT = 100;
 
 function pathText(path: Path): string {
   let s = '';
@@ -20,9 +33,10 @@ function pathText(path: Path): string {
 function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return 'binary data';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `${JSON.stringify(v)} (a string)`;
+  if (typeof v === 'string') return `${quoted(v)} (a string)`;
   return `${String(v)} (a ${typeof v})`;
 }
 
@@ -73,8 +87,8 @@ function unwrap(x: unknown): { shape?: Record<string, unknown> } | undefined {
 function keysAt(path: Path): string[] {
   let s: unknown = configSchema;
   for (const seg of path) {
-    const obj = unwrap(s) as { shape?: Record<string, unknown> } | undefined;
-    s = obj?.shape?.[String(seg)];
+    const obj = unwrap(s) as { shape?: Record<string, unknown>; _zod?: { def?: { valueType?: unknown } } } | undefined;
+    s = obj?.shape ? obj.shape[String(seg)] : obj?._zod?.def?.valueType; // a record's entries share one schema
   }
   const obj = unwrap(s) as { shape?: Record<string, unknown> } | undefined;
   return obj?.shape ? Object.keys(obj.shape) : [];
@@ -89,12 +103,109 @@ function issueLines(file: string, doc: Document, lc: LineCounter, data: unknown,
     const where = issue.path.length ? pathText(issue.path) : 'the top level';
     const valid = keysAt(issue.path);
     return issue.keys.map(
-      (k) => `${loc(nodeAt(doc, issue.path, k))}: unknown key "${k}" in ${where} (expected one of: ${valid.join(', ')})`,
+      (k) => `${loc(nodeAt(doc, issue.path, k))}: unknown key ${quoted(k)} in ${where} (expected one of: ${valid.join(', ')})`,
     );
   }
   const got = valueAt(data, issue.path);
   const msg = issue.code === 'custom' ? issue.message : `${issue.message}, got ${describe(got)}`;
-  return [`${loc(nodeAt(doc, issue.path))}: ${pathText(issue.path) || 'the top level'}: ${msg}`];
+  const atKey = issue.code === 'custom' && issue.params?.atKey === true && issue.path.length > 0;
+  const node = atKey ? nodeAt(doc, issue.path.slice(0, -1), String(issue.path.at(-1))) : nodeAt(doc, issue.path);
+  return [`${loc(node)}: ${pathText(issue.path) || 'the top level'}: ${msg}`];
+}
+
+/** The first MAX_PROBLEMS problems, then how many more there are. */
+function capped(lines: string[], total = lines.length): string[] {
+  return total <= MAX_PROBLEMS ? lines : [...lines.slice(0, MAX_PROBLEMS), `... and ${total - MAX_PROBLEMS} more problems`];
+}
+
+function configError(code: 'PAL_ERR_CONFIG_SYNTAX' | 'PAL_ERR_CONFIG_INVALID', lines: string[], total?: number): PalisadeError {
+  const details = capped(lines, total);
+  return new PalisadeError(code, details[0]!, { details });
+}
+
+/** The first byte that is not UTF-8 text, or -1. */
+function firstNonUtf8(buf: Buffer): number {
+  for (let i = 0; i < buf.length; ) {
+    const b = buf[i]!;
+    const n = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (n < 0) return i;
+    // The second byte's range rules out overlong forms, surrogates and code points past U+10FFFF.
+    const lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+    const hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+    for (let k = 1; k <= n; k++) {
+      const c = buf[i + k];
+      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += n + 1;
+  }
+  return -1;
+}
+
+/** The bytes as text; a file holding NUL bytes or bytes that are not UTF-8 is refused in one line. */
+function textOf(buf: Buffer, file: string): string {
+  const nul = buf.indexOf(0);
+  const bad = nul >= 0 ? nul : isUtf8(buf) ? -1 : firstNonUtf8(buf);
+  if (bad >= 0) {
+    const what = nul >= 0 ? 'NUL' : `0x${buf[bad]!.toString(16).padStart(2, '0')}, not UTF-8`;
+    throw new PalisadeError('PAL_ERR_CONFIG_SYNTAX', `${file}: not a text file (byte ${bad} is ${what})`);
+  }
+  return buf.toString('utf8');
+}
+
+/**
+ * Where the text nests collections deeper than MAX_NESTING, or -1. An upper bound on what the
+ * parser would build: every flow bracket counts (even in strings and comments), and a line's
+ * block depth is the indentations open above it plus its "- ", "? " and ": " indicators.
+ */
+function tooDeepAt(text: string): number {
+  let flow = 0;
+  const indents: number[] = [];
+  for (let i = 0; i < text.length; ) {
+    // Lines end at LF, as the yaml library's lexer sees them (a lone CR does not end one).
+    let end = text.indexOf('\n', i);
+    if (end < 0) end = text.length;
+    let indent = i;
+    while (indent < end && text.charCodeAt(indent) === 32) indent++;
+    if (indent < end && text[indent] !== '#' && text[indent] !== '\r') {
+      const col = indent - i;
+      while (indents.length > 0 && indents[indents.length - 1]! >= col) indents.pop();
+      indents.push(col);
+    }
+    let block = indents.length;
+    for (let j = indent; j < end; j++) {
+      const c = text[j];
+      if (c === '[' || c === '{') flow++;
+      else if ((c === ']' || c === '}') && flow > 0) flow--;
+      else if ((c === '-' || c === '?' || c === ':') && (j + 1 === end || text[j + 1] === ' ')) block++;
+      if (flow + block > MAX_NESTING) return j;
+    }
+    i = end + 1;
+  }
+  return -1;
+}
+
+/** The error for what `toJS` threw: an alias bomb, an undefined alias, or a value it cannot build. */
+function toJsError(e: unknown, doc: Document, lc: LineCounter, file: string): PalisadeError {
+  const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+  const unresolved = /^Unresolved alias.*: (.*)$/.exec(msg);
+  let at: Node | null = null;
+  visit(doc, {
+    Alias(_, node) {
+      if (unresolved === null || node.source === unresolved[1]) {
+        at = node;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  const pos = (at as Node | null)?.range ? lc.linePos((at as unknown as Node).range![0]) : { line: 1, col: 1 };
+  const name = unresolved ? escapeControl(capText(unresolved[1]!, 80)) : '';
+  const what = unresolved
+    ? `alias "*${name}" names no anchor set before it (expected "&${name}" earlier in the file)`
+    : /alias count/i.test(msg)
+      ? `YAML aliases expand more than ${MAX_ALIAS_COUNT} times (an alias bomb?)`
+      : `cannot build the YAML value: ${escapeControl(capText(msg, 200))}`;
+  return new PalisadeError('PAL_ERR_CONFIG_SYNTAX', `${file}:${pos.line}:${pos.col}: ${what}`, { cause: e });
 }
 
 /** A key set twice in one mapping: located at the second, naming the first's line. */
@@ -108,7 +219,7 @@ function duplicateKeys(node: unknown, lc: LineCounter, file: string): string[] {
       const prev = first.get(k);
       if (prev !== undefined) {
         const pos = lc.linePos(at);
-        out.push(`${file}:${pos.line}:${pos.col}: duplicate key "${String(k)}" (first set at line ${lc.linePos(prev).line})`);
+        out.push(`${file}:${pos.line}:${pos.col}: duplicate key ${quoted(String(k))} (first set at line ${lc.linePos(prev).line})`);
       } else {
         first.set(k, at);
       }
@@ -127,40 +238,99 @@ function withAlwaysTrusted(list: readonly string[]): string[] {
 
 /** Parses and validates config text; `file` names it in messages. */
 export function parseConfig(text: string, file: string): Config {
+  const deep = tooDeepAt(text);
+  if (deep >= 0) {
+    let line = 1;
+    for (let i = text.indexOf('\n'); i >= 0 && i < deep; i = text.indexOf('\n', i + 1)) line++;
+    const col = deep - text.lastIndexOf('\n', deep - 1);
+    throw configError('PAL_ERR_CONFIG_SYNTAX', [`${file}:${line}:${col}: collections nested more than ${MAX_NESTING} levels deep`]);
+  }
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
-  const syntax = doc.errors.map((e) => {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-    return `${file}:${pos.line}:${pos.col}: YAML syntax error: ${e.message.split('\n')[0]}`;
+  // Plain data only: YAML 1.1 tags (!!binary, !!timestamp, !!set, ...) are not resolved, and
+  // their warnings, like any other, are problems (a tag is not silently read as a string).
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false, schema: 'core', resolveKnownTags: false, logLevel: 'silent' });
+  const syntax = [...doc.errors, ...doc.warnings].map((e) => {
+    const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+    const msg = e.message.split('\n')[0]!.replace('tag:yaml.org,2002:', '!!');
+    return `${file}:${pos.line}:${pos.col}: ${e.name === 'YAMLWarning' ? `YAML: ${msg} (not supported in a config)` : `YAML syntax error: ${msg}`}`;
   });
   const details = [...syntax, ...duplicateKeys(doc.contents, lc, file)];
-  if (details.length > 0) throw new PalisadeError('PAL_ERR_CONFIG_SYNTAX', details[0]!, { details });
-  const data: unknown = doc.toJS() ?? {};
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+  if (details.length > 0) throw configError('PAL_ERR_CONFIG_SYNTAX', details);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (e) {
+    throw toJsError(e, doc, lc, file);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || ArrayBuffer.isView(data)) {
     const msg = `${file}:1:1: the config must be a mapping of keys (such as "capture:" and "detect:"), got ${describe(data)}`;
-    throw new PalisadeError('PAL_ERR_CONFIG_INVALID', msg, { details: [msg] });
+    throw configError('PAL_ERR_CONFIG_INVALID', [msg]);
   }
   const r = configSchema.safeParse(applyProfile(data as Record<string, unknown>));
   if (!r.success) {
-    const details = r.error.issues.flatMap((i) => issueLines(file, doc, lc, data, i));
-    throw new PalisadeError('PAL_ERR_CONFIG_INVALID', details[0]!, { details });
+    const lines: string[] = [];
+    let total = 0;
+    for (const i of r.error.issues) {
+      const n = i.code === 'unrecognized_keys' ? i.keys.length : 1;
+      if (lines.length < MAX_PROBLEMS) {
+        const some = i.code === 'unrecognized_keys' ? { ...i, keys: i.keys.slice(0, MAX_PROBLEMS - lines.length) } : i;
+        lines.push(...issueLines(file, doc, lc, data, some));
+      }
+      total += n;
+    }
+    throw configError('PAL_ERR_CONFIG_INVALID', lines, total);
   }
   r.data.trusted = withAlwaysTrusted(r.data.trusted);
   return r.data;
 }
 
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+  EAGAIN: 'nothing to read yet (a non-blocking pipe or device)',
+};
+
+/**
+ * At most MAX_CONFIG_BYTES of a file, read in chunks (a device or a FIFO is never read to its
+ * end); more than that is an error. A FIFO blocks until a writer opens it, as with `cat`.
+ */
+function readCapped(file: string): Buffer {
+  const fail = (why: string, cause?: unknown): PalisadeError =>
+    new PalisadeError('PAL_ERR_CONFIG_READ', `${file}: cannot read config: ${why}`, cause === undefined ? {} : { cause });
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw fail(READ_ERRORS[code] ?? (e as Error).message, e);
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw fail(READ_ERRORS.EISDIR!);
+    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const r = readSync(fd, buf, n, Math.min(65536, buf.length - n), null);
+      if (r === 0) break;
+      n += r;
+    }
+    if (n > MAX_CONFIG_BYTES) throw fail('larger than 1 MiB (a config file is a few KiB)');
+    return buf.subarray(0, n);
+  } catch (e) {
+    if (e instanceof PalisadeError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw fail(READ_ERRORS[code] ?? (e as Error).message, e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Loads a config file; the embedded defaults when `file` is undefined. */
 export function loadConfig(file?: string): Config {
   if (file === undefined) return defaultConfig();
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new PalisadeError('PAL_ERR_CONFIG_READ', `${file}: cannot read config: ${why}`, { cause: e });
-  }
-  return parseConfig(text, file);
+  return parseConfig(textOf(readCapped(file), file), file);
 }
 
 /** The embedded defaults. */

@@ -51,7 +51,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  // Own properties only, defined rather than assigned: a "__proto__" key stays a key (and is
+  // then reported as unknown) instead of replacing the prototype.
+  for (const [k, v] of Object.entries(over)) {
+    const value = deepMerge(Object.hasOwn(base, k) ? base[k] : undefined, v);
+    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+  }
   return out;
 }
 

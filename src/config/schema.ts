@@ -3,8 +3,15 @@
 
 import { z } from 'zod';
 import { Cidr } from '../core/addr.js';
+import { NOTICE_KINDS, isNoticeKind } from '../core/kinds.js';
+import { capText, escapeControl } from '../core/text.js';
 import { PROFILE_NAMES, PROFILES } from './profiles.js';
-import { parseDuration, parseSize } from './units.js';
+import { formatDuration, parseDuration, parseSize } from './units.js';
+
+/** A value from the file as messages show it: quoted, cut to 80 characters, controls escaped. */
+export function quoted(v: unknown): string {
+  return typeof v === 'string' ? escapeControl(JSON.stringify(capText(v, 80))) : String(v);
+}
 
 /** The schemas made by `duration()`: configToYaml writes their values back in units. */
 export const DURATION_SCHEMAS = new WeakSet<object>();
@@ -12,17 +19,34 @@ export const DURATION_SCHEMAS = new WeakSet<object>();
 /** Always trusted, whatever the config says: the host talking to itself. */
 export const ALWAYS_TRUSTED = ['127.0.0.0/8', '::1/128'] as const;
 
-const duration = (def: string, max = Infinity) => {
+/** The longest ban (block.duration, escalation steps, decide.kinds durations): 10 years, the same
+ *  ceiling as the control socket's MAX_BAN_SECONDS (control/protocol.ts; config does not import it). */
+export const MAX_BAN_SECONDS = 10 * 365 * 86400;
+
+/** The longest of any other duration: 100 years, past which it is no longer a date offset. */
+export const MAX_DURATION_SECONDS = 100 * 365 * 86400;
+
+const DURATION_HINT = 'expected a duration such as 30s, 10m, 1h or 7d (or a number of seconds)';
+
+/**
+ * A duration in seconds from `min` to `max` (both inclusive). Each key sets its minimum: above
+ * zero wherever zero means nothing (a zero ban, window or interval), 0 only where it means
+ * something documented with the key.
+ */
+const duration = (def: string, min: number, max = MAX_DURATION_SECONDS) => {
+  // Ceilings under a week read best in hours (24h).
+  const most = max % 3600 === 0 && max < 7 * 86400 ? `${max / 3600}h` : formatDuration(max);
   const schema = z
-    .union([z.number(), z.string()], { error: 'expected a duration such as 30s, 10m, 1h or 7d (or a number of seconds)' })
+    .union([z.number(), z.string()], { error: DURATION_HINT })
     .transform((v, ctx) => {
       const s = parseDuration(v);
       if (s === null) {
-        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration such as 30s, 10m, 1h or 7d (or a number of seconds), got ${JSON.stringify(v)}` });
+        ctx.issues.push({ code: 'custom', input: v, message: `${DURATION_HINT}, got ${quoted(v)}` });
         return z.NEVER;
       }
-      if (s > max) {
-        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration of at most ${max / 3600}h, got ${JSON.stringify(v)}` });
+      if (s < min || s > max) {
+        const want = s < min ? `at least ${formatDuration(min)}` : `at most ${most}`;
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a duration of ${want}, got ${quoted(v)}` });
         return z.NEVER;
       }
       return s;
@@ -32,13 +56,20 @@ const duration = (def: string, max = Infinity) => {
   return schema;
 };
 
+/** The largest size: 1 GiB, what one table or ring may take (more fails to allocate). */
+const MAX_SIZE = 1 << 30;
+
 const size = (def: string) =>
   z
     .union([z.number(), z.string()], { error: 'expected a size such as 32MiB or a number of bytes' })
     .transform((v, ctx) => {
       const s = parseSize(v);
       if (s === null) {
-        ctx.issues.push({ code: 'custom', input: v, message: `expected a size such as 32MiB or a number of bytes, got ${JSON.stringify(v)}` });
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a size such as 32MiB or a number of bytes, got ${quoted(v)}` });
+        return z.NEVER;
+      }
+      if (s > MAX_SIZE) {
+        ctx.issues.push({ code: 'custom', input: v, message: `expected a size of at most 1GiB, got ${quoted(v)}` });
         return z.NEVER;
       }
       return s;
@@ -50,7 +81,7 @@ const cidr = z.string({ error: 'expected a CIDR string such as 10.0.0.0/8 or 200
     ctx.issues.push({
       code: 'custom',
       input: ctx.value,
-      message: `${JSON.stringify(ctx.value)} is not a valid CIDR (expected an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8 or 2001:db8::/32)`,
+      message: `${quoted(ctx.value)} is not a valid CIDR (expected an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8 or 2001:db8::/32)`,
     });
   }
 });
@@ -67,6 +98,44 @@ const bool = (def: boolean) => z.boolean({ error: 'expected true or false' }).de
 
 const ratio = (def: number) =>
   z.number({ error: 'expected a fraction from 0 to 1' }).min(0, { error: 'expected a fraction from 0 to 1' }).max(1, { error: 'expected a fraction from 0 to 1' }).default(def);
+
+/** A problem found across keys: `path` is under the checked value; `atKey` locates it at the key. */
+interface CrossIssue {
+  path: PropertyKey[];
+  message: string;
+  atKey?: boolean;
+}
+
+/**
+ * A check across the keys of a mapping, run even when other keys have problems (so that every
+ * problem is reported at once); keys that failed their own schema hold their raw values.
+ */
+const across = (check: (v: Record<string, unknown>) => CrossIssue[]) => [
+  (v: unknown, ctx: z.RefinementCtx) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return;
+    for (const i of check(v as Record<string, unknown>)) {
+      ctx.addIssue({ code: 'custom', input: valueOf(v, i.path), path: i.path, message: i.message, params: i.atKey ? { atKey: true } : undefined });
+    }
+  },
+  { when: () => true },
+] as const;
+
+function valueOf(v: unknown, path: readonly PropertyKey[]): unknown {
+  for (const seg of path) v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[seg] : undefined;
+  return v;
+}
+
+/** What a trusted entry covers (and what follows) when it holds all of IPv4 or IPv6, else null. */
+export function coversEverything(entry: string): string | null {
+  const c = Cidr.parse(entry);
+  if (c === null) return null;
+  if (c.bits === 0) return 'every address, so no source would ever be banned';
+  // IPv4 is matched as ::ffff:a.b.c.d, so an IPv6 prefix holding ::ffff:0:0/96 holds all of IPv4.
+  if (c.bits <= 96 && c.contains(0, 0, 0xffff, 0)) {
+    return `every IPv4 address${c.addr.v6 ? ' (IPv4 is matched as ::ffff:0:0/96)' : ''}, so no IPv4 source would ever be banned`;
+  }
+  return null;
+}
 
 const N = PROFILES.normal;
 const DAY = 86400;
@@ -94,14 +163,20 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Sources never acted on. Loopback is always added. */
   trusted: z.array(cidr, { error: 'expected a list of CIDRs' }).default([]),
+  /**
+   * Accept `trusted` entries that cover all of IPv4 or IPv6 (0.0.0.0/0, ::/0, ::ffff:0:0/96).
+   * Such an entry silently disables every ban, so it is refused unless this is true (for
+   * example an alert-only deployment that must never block).
+   */
+  trusted_force: bool(false),
   block: z
     .strictObject({
       /** A first offence's ban: the seed's 10 minutes. */
-      duration: duration('10m'),
+      duration: duration('10m', 1, MAX_BAN_SECONDS),
       /** Bans of repeat offences, in order; the last step repeats. Empty: every ban is `duration`. */
-      escalation: z.array(duration('1h'), { error: 'expected a list of durations such as [1h, 24h, 7d]' }).default(() => [3600, 86400, 7 * DAY]),
+      escalation: z.array(duration('1h', 1, MAX_BAN_SECONDS), { error: 'expected a list of durations such as [1h, 24h, 7d]' }).default(() => [3600, 86400, 7 * DAY]),
       /** An offender's count is forgotten after this long without a ban. */
-      forget_after: duration('30d'),
+      forget_after: duration('30d', 1),
       /** The prefix banned for an IPv4 source: 32 bans the address alone. */
       ipv4_prefix: int(8, 32, 32),
       /** The prefix banned for an IPv6 source: a host usually holds a whole /64. */
@@ -124,9 +199,16 @@ export const configSchema = z.strictObject({
           z.strictObject({
             action: z.enum(['ban', 'alert', 'ignore'], { error: 'expected one of: ban, alert, ignore' }).optional(),
             /** This kind's first ban (escalation still applies to repeats). */
-            duration: duration('10m').optional(),
+            duration: duration('10m', 1, MAX_BAN_SECONDS).optional(),
           }),
           { error: 'expected a mapping of notice kinds to { action, duration }' },
+        )
+        .superRefine(
+          ...across((kinds) =>
+            Object.keys(kinds)
+              .filter((k) => !isNoticeKind(k))
+              .map((k) => ({ path: [k], atKey: true, message: `unknown notice kind ${quoted(k)} (expected one of: ${NOTICE_KINDS.join(', ')})` })),
+          ),
         )
         .default({}),
     })
@@ -141,16 +223,23 @@ export const configSchema = z.strictObject({
       /** Remove every ban on exit (off: bans stay in force until they expire). */
       flush_on_exit: bool(false),
       /** A failed firewall change is retried after this, doubling up to `retry_max`. */
-      retry_initial: duration('1s'),
-      retry_max: duration('1m'),
+      retry_initial: duration('1s', 0.01),
+      retry_max: duration('1m', 0.01),
     })
+    .superRefine(
+      ...across((e) =>
+        typeof e.retry_initial === 'number' && typeof e.retry_max === 'number' && e.retry_initial > e.retry_max
+          ? [{ path: ['retry_initial'], message: `retry_initial (${formatDuration(e.retry_initial)}) is longer than retry_max (${formatDuration(e.retry_max)})` }]
+          : [],
+      ),
+    )
     .prefault({}),
   state: z
     .strictObject({
       /** The SQLite database: decisions, notices, offence counts. Empty: memory only. */
       path: z.string({ error: 'expected a file path' }).default('/var/lib/palisade/palisade.db'),
       /** Notices older than this are pruned. */
-      retention: duration('90d'),
+      retention: duration('90d', 1),
     })
     .prefault({}),
   control: z
@@ -174,9 +263,9 @@ export const configSchema = z.strictObject({
       /** auto: track flows when an enabled detector reads flow state; on / off: always / never. */
       tracking: z.enum(['auto', 'on', 'off'], { error: 'expected one of: auto, on, off' }).default('auto'),
       /** Idle time after which a flow is forgotten. */
-      timeout: duration('120s'),
+      timeout: duration('120s', 1),
       /** A TCP flow that ended (RST, or FIN both ways) is released after this much quiet. */
-      closed_timeout: duration('2s'),
+      closed_timeout: duration('2s', 0.001),
       /** IPv4 flows held (IPv6: half as many); ~190 bytes per IPv4+IPv6 pair, allocated up front. */
       max_flows: int(1024, 16777216, 262144),
     })
@@ -203,9 +292,9 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: bool(true),
           ports: int(2, 65536, N.port_scan.ports),
-          window: duration(N.port_scan.window, DAY),
+          window: duration(N.port_scan.window, 1, DAY),
           failure_ratio: ratio(N.port_scan.failure_ratio),
-          response_timeout: duration(N.port_scan.response_timeout, 300),
+          response_timeout: duration(N.port_scan.response_timeout, 0.001, 300),
           /** ~330 bytes a pair with its port bitmap and sample; allocated up front. */
           max_pairs: int(16, 4194304, 32768),
           /** ~900 bytes a target with its sampled sources; allocated when decoy or distributed is on. */
@@ -213,7 +302,7 @@ export const configSchema = z.strictObject({
           decoy: z
             .strictObject({
               enabled: bool(true),
-              skew: duration('2s', 60),
+              skew: duration('2s', 0.001, 60),
               overlap: ratio(0.5),
             })
             .prefault({}),
@@ -231,9 +320,9 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: bool(true),
           hosts: int(2, 16777216, N.sweep.hosts),
-          window: duration(N.sweep.window, DAY),
+          window: duration(N.sweep.window, 1, DAY),
           failure_ratio: ratio(N.sweep.failure_ratio),
-          response_timeout: duration(N.sweep.response_timeout, 300),
+          response_timeout: duration(N.sweep.response_timeout, 0.001, 300),
           /** ~320 bytes a (source, port) record with its host bitmap and sample. */
           max_sources: int(16, 4194304, 32768),
         })
@@ -243,18 +332,26 @@ export const configSchema = z.strictObject({
           enabled: bool(true),
           ports: int(2, 65536, N.slow_scan.ports),
           /** Up to 24 hours. */
-          window: duration(N.slow_scan.window, DAY),
-          min_duration: duration(N.slow_scan.min_duration, DAY),
+          window: duration(N.slow_scan.window, 1, DAY),
+          /** 0: any span (slow_scan then also reports the fast scans port_scan reports). */
+          min_duration: duration(N.slow_scan.min_duration, 0, DAY),
           failure_ratio: ratio(N.slow_scan.failure_ratio),
           /** The cap on the detector's tables: 16 MiB tracks about 78,000 source/target pairs. */
           memory: size('16MiB'),
         })
+        .superRefine(
+          ...across((s) =>
+            typeof s.min_duration === 'number' && typeof s.window === 'number' && s.min_duration > s.window
+              ? [{ path: ['min_duration'], message: `min_duration (${formatDuration(s.min_duration)}) is longer than window (${formatDuration(s.window)}): no scan could be slow` }]
+              : [],
+          ),
+        )
         .prefault({}),
       os_fingerprint: z
         .strictObject({
           enabled: bool(true),
           probes: int(1, 10, N.os_fingerprint.probes),
-          window: duration(N.os_fingerprint.window, DAY),
+          window: duration(N.os_fingerprint.window, 1, DAY),
           max_pairs: int(16, 4194304, 4096),
         })
         .prefault({}),
@@ -263,7 +360,7 @@ export const configSchema = z.strictObject({
           enabled: bool(true),
           /** One packet is enough: no stack sends these. */
           packets: int(1, 1000000, 1),
-          window: duration('5m', DAY),
+          window: duration('5m', 1, DAY),
           max_sources: int(16, 4194304, 4096),
         })
         .prefault({}),
@@ -273,7 +370,7 @@ export const configSchema = z.strictObject({
           enabled: bool(false),
           /** The seed blocked at 3 SYNs. */
           threshold: int(1, 1000000, 3),
-          window: duration('60s'),
+          window: duration('60s', 1),
           max_sources: int(16, 16777216, 65536),
         })
         .prefault({}),
@@ -301,7 +398,7 @@ export const configSchema = z.strictObject({
   stats: z
     .strictObject({
       /** Packet time between two stats events. */
-      interval: duration('30s'),
+      interval: duration('30s', 1),
     })
     .prefault({}),
   logging: z
@@ -309,6 +406,17 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { error: 'expected one of: fatal, error, warn, info, debug, trace' }).default('info'),
     })
     .prefault({}),
-});
+}).superRefine(
+  ...across((c) =>
+    c.trusted_force === true || !Array.isArray(c.trusted)
+      ? []
+      : c.trusted.flatMap((t: unknown, i) => {
+          const all = typeof t === 'string' ? coversEverything(t) : null;
+          return all === null
+            ? []
+            : [{ path: ['trusted', i], message: `${quoted(t)} covers ${all}; set "trusted_force: true" if that is really meant` }];
+        }),
+  ),
+);
 
 export type Config = z.output<typeof configSchema>;
