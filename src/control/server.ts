@@ -67,6 +67,7 @@ export class ControlServer {
 
   constructor(
     readonly path: string,
+    /** @internal */
     readonly handler: Handler,
     options: ControlServerOptions = {},
   ) {
@@ -133,7 +134,7 @@ export class ControlServer {
     this.server = server;
   }
 
-  /** Counts an internal fault and tells onError; a throwing onError is ignored. */
+  /** @internal Counts an internal fault and tells onError; a throwing onError is ignored. */
   fault(e: unknown, req: Request | null): void {
     this.counts.errors++;
     try {
@@ -278,7 +279,6 @@ class Connection {
         this.write(reply);
         this.pump();
       });
-      return;
     }
     if (!this.open) return;
     if (this.lines.length === 0 && !this.busy && this.ended && !this.closing) {
