@@ -8,7 +8,10 @@ import { escapeControl } from '../core/text.js';
 export function reportError(e: unknown, err: NodeJS.WritableStream = process.stderr): number {
   if (isPalisadeError(e)) {
     if (e.details.length > 1) {
-      err.write(`palisade: ${e.details.length} problems [${e.code}]\n`);
+      // A capped list ends "... and N more problems": the header counts them all.
+      const more = /^\.\.\. and (\d+) more problems$/.exec(e.details.at(-1) ?? '');
+      const count = more ? e.details.length - 1 + Number(more[1]) : e.details.length;
+      err.write(`palisade: ${count} problems [${e.code}]\n`);
       for (const d of e.details) err.write(`  ${escapeControl(d)}\n`);
     } else {
       err.write(`palisade: ${escapeControl(e.message)} [${e.code}]\n`);

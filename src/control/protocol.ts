@@ -16,6 +16,7 @@ export const MAX_LIMIT = 10000;
 
 const target = z
   .string({ error: 'expected an IP address or CIDR string' })
+  .trim()
   .max(64, { error: 'expected an IP address or CIDR of at most 64 characters' })
   .refine((s) => Cidr.parse(s.trim()) !== null, { error: 'expected an IP address or CIDR (e.g. 198.51.100.7, 2001:db8::/64)' });
 

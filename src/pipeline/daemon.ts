@@ -1,23 +1,29 @@
 // The protecting daemon behind `palisade run`: the engine on a live interface, with its decisions
 // enforced in the firewall, stored in the state database and open to the operator through the
-// control socket. On start it restores the bans in force (with their remaining time, never twice)
-// and offence counts, and reconciles them with what the firewall holds.
+// control socket. The database is the truth: on start it restores the bans in force (with their
+// remaining time, never twice) and offence counts, and makes the firewall agree with it (missing
+// or drifted elements re-applied, elements of lifted bans deleted, unknown ones adopted). Every
+// change in a ban's life is an audit event; every fault (firewall, state, output, socket) is
+// logged, counted and shown in `status`, and protection goes on.
 
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { Cidr } from '../core/addr.js';
 import type { PalisadeError } from '../core/errors.js';
-import type { Ban, Decision, Lift } from '../core/notice.js';
+import type { Ban, BanEvent, Decision, Enforcement, Lift } from '../core/notice.js';
 import { ControlServer } from '../control/server.js';
 import type { Request } from '../control/protocol.js';
 import type { KernelEntry } from '../enforce/backend.js';
 import { createBackend } from '../enforce/create.js';
-import { Enforcer } from '../enforce/enforcer.js';
+import { Enforcer, type ChangeResult } from '../enforce/enforcer.js';
 import { Honeypot, listeningPorts } from '../enforce/honeypot.js';
+import { lockTable, type TableLock } from '../enforce/lock.js';
 import type { Outputs } from '../output/outputs.js';
+import { lockState, type StateLock } from '../state/lock.js';
 import { StateStore } from '../state/store.js';
 import { Engine } from './engine.js';
-import { hostFacts } from './host.js';
+import { hostFacts, sshPeersAsync } from './host.js';
+import type { HostFacts } from '../decide/protect.js';
 import { Operator } from './operator.js';
 import type { LiveSource } from '../capture/live.js';
 import { openLive, startLive, type LiveRun } from './run.js';
@@ -37,7 +43,20 @@ export interface DaemonOptions {
 }
 
 const HOST_REFRESH_MS = 60_000;
+/** SSH sessions are looked for more often: a new operator session is protected within seconds. */
+const SSH_REFRESH_MS = 5_000;
 const PRUNE_MS = 3600_000;
+/** A kernel timeout this far from the database's (seconds, or 1% of what is left) is re-applied. */
+const DRIFT_S = 5;
+
+/** Who an audit event names for a lift reason. */
+const LIFTED_BY: Record<Lift['reason'], BanEvent['by']> = {
+  expired: 'daemon',
+  operator: 'operator',
+  superseded: 'detector',
+  protected: 'daemon',
+  quarantined: 'firewall',
+};
 
 export class Daemon {
   readonly engine: Engine;
@@ -52,6 +71,15 @@ export class Daemon {
   private source: LiveSource | null = null;
   private timers: NodeJS.Timeout[] = [];
   private readonly log: Log;
+  private tableLock: TableLock | null = null;
+  private stateLock: StateLock | null = null;
+  /** Ban alerts waiting for their firewall result, by scope. */
+  private readonly awaiting = new Map<string, Decision>();
+  /** Operator requests waiting for a change's result, by op and scope. */
+  private readonly waiters = new Map<string, ((e: Enforcement) => void)[]>();
+  /** Why the state is not persisted, when it is not (the database could not be opened). */
+  private stateProblem: string | null = null;
+  private quarantined = 0;
 
   constructor(
     readonly cfg: Config,
@@ -62,11 +90,13 @@ export class Daemon {
     this.engine = new Engine(cfg, {
       responder: this.honeypot,
       outputs: opts.outputs,
+      deferBanAlerts: true,
       onDecision: (d) => this.onDecision(d),
-      onLift: (l) => this.onLift(l),
+      onLift: (l) => this.onLift(l, 'daemon'),
       extraStats: () => ({
         enforce: this.enforcer.metrics(),
-        ...(this.store ? { state: this.store.counts() } : {}),
+        ...(this.store ? { state: { ...this.store.counts(), health: this.store.health() } } : {}),
+        ...(opts.outputs ? { outputs: opts.outputs.health() } : {}),
         ...(this.honeypot ? { honeypot: { ...this.honeypot.stats } } : {}),
       }),
     });
@@ -77,22 +107,47 @@ export class Daemon {
       retryMax: cfg.enforce.retry_max,
       onError: (e: PalisadeError, retryIn) => log.error({ code: e.code, backend: backend.name, retry_in_s: retryIn }, `firewall change failed: ${e.message}`),
       onRecovered: (n) => log.info({ backend: backend.name, failures: n }, 'firewall working again: queued bans applied'),
+      onResult: (r) => this.onResult(r),
+      onRefresh: (key, kernelUntil) => this.event({ action: 'refreshed', by: 'daemon', scope: key, until: kernelUntil, reason: `the kernel caps timeouts at ${backend.maxTimeout} s: re-applied`, at: this.wall() }),
     });
+  }
+
+  private wall(): number {
+    return Date.now() / 1000;
+  }
+
+  /** Writes an audit event (EVE `ban`) and logs it. */
+  private event(e: BanEvent): void {
+    this.opts.outputs?.ban(e);
+    const fields = { scope: e.scope, by: e.by, until: e.until === null ? null : Math.round(e.until), reason: e.reason, ...(e.kind ? { kind: e.kind } : {}), ...(e.error ? { error: e.error } : {}) };
+    if (e.action === 'failed' || e.action === 'quarantined') this.log.error(fields, `ban ${e.action}`);
+    else this.log.info(fields, `ban ${e.action}`);
+  }
+
+  private banEvent(action: BanEvent['action'], by: BanEvent['by'], b: Ban, reason = b.reason, at = this.wall()): void {
+    this.event({ action, by, scope: b.key, until: b.until, reason, at, kind: b.kind, offence: b.offence, origin: b.origin });
   }
 
   private onDecision(d: Decision): void {
     // Reported decisions, and trusted sources' notices (kept in history, never alerted).
     if (d.action === 'ignore' && d.protectedBy === null) return;
     this.honeypot?.onDecision(d, this.engine.clock.now);
-    try {
-      this.store?.recordDecision(d);
-    } catch (e) {
-      this.log.error({ code: 'PAL_ERR_STATE' }, `cannot store a decision: ${(e as Error).message}`);
-    }
+    this.store?.recordDecision(d);
     const n = d.notice;
     if (d.ban) {
+      this.banEvent('banned', 'detector', d.ban);
+      if (d.narrowedFrom) {
+        const b = d.ban;
+        this.event({ action: 'narrowed', by: 'detector', scope: b.key, until: b.until, reason: `scope narrowed from ${d.narrowedFrom.toString()} to ${b.key}: ${d.narrowedBecause}`, at: b.since, kind: b.kind, offence: b.offence, origin: b.origin });
+      }
+      if (this.opts.dryRun) {
+        d.enforcement = { status: 'dry-run' };
+        this.opts.outputs?.alert(d);
+      } else {
+        // The alert waits for the kernel's answer: it says "blocked" only once the element is in.
+        this.awaiting.set(d.ban.key, d);
+      }
       this.enforcer.ban(d.ban);
-      this.log.info({ scope: d.ban.key, seconds: Math.round(d.ban.until - d.ban.since), offence: d.ban.offence, kind: n.kind, notice_id: n.id }, 'ban');
     } else if (d.action === 'alert' && d.reason.startsWith('not banned')) {
       this.log.warn({ src: n.src.toString(), kind: n.kind, reason: d.reason }, d.protectedBy !== null ? 'ban refused: protected address' : 'ban refused: cap reached');
     } else if (d.protectedBy !== null && d.action === 'ignore') {
@@ -100,32 +155,75 @@ export class Daemon {
     }
   }
 
-  private onLift(l: Lift): void {
-    try {
-      this.store?.recordLift(l);
-    } catch (e) {
-      this.log.error({ code: 'PAL_ERR_STATE' }, `cannot store a lift: ${(e as Error).message}`);
+  /** A change's firewall result: the waiting alert is written, the audit trail and the log told. */
+  private onResult(r: ChangeResult): void {
+    const enforcement: Enforcement = r.error === undefined ? { status: r.status } : { status: r.status, error: r.error };
+    for (const w of this.waiters.get(`${r.op}|${r.key}`)?.splice(0) ?? []) w(enforcement);
+    if (r.op === 'add') {
+      const d = this.awaiting.get(r.key);
+      if (d) {
+        this.awaiting.delete(r.key);
+        d.enforcement = enforcement;
+        this.opts.outputs?.alert(d);
+      }
+      this.event({ action: r.status, by: r.status === 'applied' ? 'daemon' : 'firewall', scope: r.key, until: r.until, reason: r.error ?? 'in the kernel', at: this.wall(), ...(r.error ? { error: r.error } : {}) });
+      if (r.status === 'quarantined') {
+        // The kernel will not hold it: the ban is lifted, so nothing claims it is in force.
+        this.quarantined++;
+        const l = this.engine.policy.liftExact(r.key, 'quarantined', this.wall());
+        if (l) this.onLift(l, 'firewall', false);
+      }
+    } else if (r.status !== 'applied') {
+      this.event({ action: r.status, by: 'firewall', scope: r.key, until: null, reason: `unban not applied: ${r.error ?? 'unknown'}`, at: this.wall(), ...(r.error ? { error: r.error } : {}) });
     }
-    this.enforcer.lift(l);
+  }
+
+  private onLift(l: Lift, by: BanEvent['by'], enforce = true): void {
+    this.store?.recordLift(l);
+    if (enforce) this.enforcer.lift(l);
     this.honeypot?.onLift(l);
-    this.log.info({ scope: l.ban.key, reason: l.reason }, 'ban lifted');
+    this.awaiting.delete(l.ban.key);
+    this.banEvent('lifted', by === 'daemon' ? LIFTED_BY[l.reason] : by, l.ban, l.reason, l.at);
+  }
+
+  /** What became of the next change to `key`: resolved by its firewall result. */
+  private applied(key: string, op: 'add' | 'del'): Promise<Enforcement> {
+    if (this.opts.dryRun) return Promise.resolve({ status: 'dry-run' });
+    return new Promise((resolve) => {
+      const k = `${op}|${key}`;
+      const list = this.waiters.get(k) ?? [];
+      list.push(resolve);
+      this.waiters.set(k, list);
+    });
   }
 
   /**
-   * Opens the state and the control socket, restores bans, prepares the firewall. Call after
-   * `openCapture()` (so a bad interface fails before anything is touched), then `capture()`.
+   * Takes the locks, opens the state and the control socket, restores bans, prepares the
+   * firewall. Call after `openCapture()` (so a bad interface fails before anything is touched),
+   * then `capture()`.
    */
   async start(): Promise<void> {
-    this.store = openStore(this.cfg, this.log);
-    this.operator = new Operator(this.engine.policy, this.store, this.enforcer);
+    // One daemon per firewall table and per state database (exit 8 for the second).
+    if (!this.opts.dryRun) this.tableLock = await lockTable(this.enforcer.backend.name, this.cfg.enforce.name);
+    if (this.cfg.state.path) this.stateLock = lockState(this.cfg.state.path);
+    this.store = this.openStore();
+    const op = (this.operator = new Operator(this.engine.policy, this.store, this.enforcer, { applied: (key, o) => this.applied(key, o) }));
     if (this.cfg.control.socket) {
-      // Another daemon on the same socket is refused (exit 8): two would fight over the state
-      // and the firewall table.
-      const control = new ControlServer(this.cfg.control.socket, (r) => this.handle(r));
+      // Another daemon on the same socket is refused (exit 8).
+      // Faults are logged at most once a second (accept errors can repeat); counted in stats.
+      let lastFault = 0;
+      const control = new ControlServer(this.cfg.control.socket, (r) => this.handle(op, r), {
+        onError: (e, req) => {
+          const t = Date.now();
+          if (t - lastFault < 1000) return;
+          lastFault = t;
+          this.log.error({ code: (e as { code?: string }).code ?? 'PAL_ERR_INTERNAL', cmd: req?.cmd ?? null, err: (e as Error)?.stack ?? String(e) }, 'control socket fault');
+        },
+      });
       await control.listen();
       this.control = control;
     }
-    const now = Date.now() / 1000;
+    const now = this.wall();
     const policy = this.engine.policy;
     const stored = this.store ? this.store.bansInForce(now) : [];
     const offences = this.store ? this.store.offences(now - this.cfg.block.forget_after) : [];
@@ -134,15 +232,31 @@ export class Daemon {
     this.reconcile(present, now);
     await this.enforcer.flush();
     this.log.info({ restored: policy.activeCount, firewall: present === null ? 'unavailable' : present.length, backend: this.enforcer.backend.name }, 'bans restored');
-    this.timers.push(setInterval(() => this.engine.policy.setHost(hostFacts(this.opts.env)), HOST_REFRESH_MS));
+    let facts: HostFacts = hostFacts(this.opts.env);
+    const refreshHost = (): void => {
+      try {
+        facts = hostFacts(this.opts.env);
+        this.engine.policy.setHost(facts);
+      } catch (e) {
+        this.log.error({}, `cannot read the host's facts: ${(e as Error).message}`);
+      }
+    };
+    const refreshSsh = (): void => {
+      sshPeersAsync().then(
+        (sshPeers) => {
+          facts = { ...facts, sshPeers };
+          this.engine.policy.setHost(facts);
+        },
+        (e: Error) => this.log.error({}, `cannot read the SSH sessions: ${e.message}`),
+      );
+    };
+    this.engine.policy.setHost(facts);
+    this.timers.push(setInterval(refreshHost, HOST_REFRESH_MS), setInterval(refreshSsh, SSH_REFRESH_MS));
     if (this.store) {
+      const store = this.store;
       const prune = (): void => {
-        try {
-          const n = this.store!.prune(Date.now() / 1000 - this.cfg.state.retention);
-          if (n > 0) this.log.info({ rows: n }, 'state pruned');
-        } catch (e) {
-          this.log.error({ code: 'PAL_ERR_STATE' }, `cannot prune: ${(e as Error).message}`);
-        }
+        const n = store.prune(this.wall() - this.cfg.state.retention);
+        if (n > 0) this.log.info({ rows: n }, 'state pruned');
       };
       prune();
       this.timers.push(setInterval(prune, PRUNE_MS));
@@ -166,32 +280,73 @@ export class Daemon {
     for (const t of this.timers) t.unref();
   }
 
+  /**
+   * The daemon's database: a corrupt one is set aside and a fresh one started, a read-only one
+   * is still read; either is unhealthy in `status`. Only when no database can be had at all does
+   * it run without persistence, loudly.
+   */
+  private openStore(): StateStore | null {
+    const path = this.cfg.state.path;
+    if (!path) return null;
+    try {
+      const store = StateStore.open(path, { onError: (e) => this.log.error({ code: e.code }, e.message) });
+      const h = store.health();
+      if (h.setAside) this.log.error({ code: 'PAL_ERR_STATE', set_aside: h.setAside }, `${path}: the database was corrupt; it was set aside and a fresh one started`);
+      for (const p of h.problems) this.log.error({ code: 'PAL_ERR_STATE' }, p);
+      return store;
+    } catch (e) {
+      this.stateProblem = (e as Error).message;
+      this.log.error({ code: 'PAL_ERR_STATE' }, `${this.stateProblem}; running without persistence`);
+      return null;
+    }
+  }
+
   private dropRestored(dropped: readonly Ban[], now: number): void {
     for (const b of dropped) {
-      const l: Lift = { ban: b, reason: 'protected', at: now };
-      this.store?.recordLift(l);
-      this.enforcer.lift(l);
+      this.onLift({ ban: b, reason: 'protected', at: now }, 'daemon');
       this.log.warn({ scope: b.key }, 'stored ban not restored: it covers a protected address or overlaps another ban');
     }
   }
 
   /**
-   * Puts the policy's bans and the firewall in agreement: bans missing from the firewall are
-   * added (with their remaining time); timed entries the policy does not know (a lost database)
-   * are adopted; entries without a timeout that nothing restores are deleted.
+   * Puts the firewall in agreement with the database: bans missing from it, or whose kernel
+   * timeout drifted from the stored end, are (re)applied; elements whose stored ban ended
+   * (unbanned, expired, superseded) are deleted; timed elements the database has no record of at
+   * all (a lost database) are adopted, as origin `firewall`; untimed unknown ones are deleted.
    */
   private reconcile(present: KernelEntry[] | null, now: number): void {
     const policy = this.engine.policy;
-    const have = new Set((present ?? []).map((e) => e.key));
-    for (const b of policy.active()) if (!have.has(b.key)) this.enforcer.ban(b);
+    const cap = this.enforcer.backend.maxTimeout;
+    const kernel = new Map((present ?? []).map((e) => [e.key, e]));
+    let reapplied = 0;
+    for (const b of policy.active()) {
+      const e = kernel.get(b.key);
+      if (!e) {
+        this.enforcer.ban(b);
+        if (present) reapplied++;
+        continue;
+      }
+      if (e.until === null) continue; // no kernel timeout (iptables): the policy's expiry lifts it
+      const want = Math.min(b.until, now + cap);
+      if (Math.abs(e.until - want) > Math.max(DRIFT_S, 0.01 * (want - now))) {
+        this.enforcer.ban(b);
+        reapplied++;
+        this.event({ action: 'refreshed', by: 'daemon', scope: b.key, until: b.until, reason: `the kernel's timeout (${Math.round(e.until - now)} s left) drifted from the stored ban's (${Math.round(b.until - now)} s)`, at: now });
+      } else {
+        this.enforcer.watch(b, e.until);
+      }
+    }
     if (!present) return;
-    const known = new Set(policy.active().map((b) => b.key));
     const adopt: Ban[] = [];
     for (const e of present) {
-      if (known.has(e.key)) continue;
+      if (policy.isActive(e.key)) continue;
       const scope = Cidr.parse(e.key)!;
-      if (e.until === null || e.until <= now) {
-        this.enforcer.lift({ ban: orphan(scope, e.key, now, now), reason: 'superseded', at: now });
+      const row = this.store?.lastBan(e.key) ?? null;
+      if (row !== null || e.until === null || e.until <= now) {
+        // The database says this ban ended (or nothing explains an untimed element): delete it.
+        const ban = orphan(scope, e.key, now, e.until ?? now);
+        this.enforcer.lift({ ban, reason: 'superseded', at: now });
+        if (row !== null) this.event({ action: 'lifted', by: 'daemon', scope: e.key, until: null, reason: `ended before the restart (${row.lift_reason ?? 'expired'}): removed from the firewall`, at: now });
         continue;
       }
       adopt.push(orphan(scope, e.key, now, e.until));
@@ -199,39 +354,69 @@ export class Daemon {
     if (adopt.length) {
       const dropped = policy.restore(adopt, [], now);
       for (const b of dropped) this.enforcer.lift({ ban: b, reason: 'protected', at: now });
-      for (const b of adopt) if (!dropped.includes(b)) this.store?.recordBan(b);
+      for (const b of adopt) {
+        if (dropped.includes(b)) continue;
+        this.store?.recordBan(b);
+        this.banEvent('adopted', 'firewall', b, 'in the firewall with no stored ban: kept until its kernel timeout');
+      }
       this.log.info({ adopted: adopt.length - dropped.length }, 'firewall entries without a stored ban adopted');
     }
+    if (reapplied) this.log.info({ reapplied }, 'bans missing from the firewall or drifted re-applied');
   }
 
-  private async handle(r: Request): Promise<unknown> {
-    const op = this.operator!; // the socket listens only once start() has made it
+  private async handle(op: Operator, r: Request): Promise<unknown> {
     switch (r.cmd) {
       case 'status':
         return this.status();
       case 'list':
         return op.list();
-      case 'ban':
-        return op.ban(r.target, r.seconds, r.reason);
+      case 'ban': {
+        const v = await op.ban(r.target, r.seconds, r.reason);
+        return v;
+      }
       case 'unban':
         return op.unban(r.target);
       case 'history':
         return op.history(r.target);
+      case 'alerts':
+        return op.alerts(r);
+      case 'top':
+        return op.top(r);
     }
+  }
+
+  /** Every fault in force, in words: empty when all is well. */
+  problems(): string[] {
+    const out: string[] = [];
+    const m = this.enforcer.metrics() as { healthy: boolean; last_error: string | null };
+    if (!m.healthy) out.push(`firewall: ${m.last_error ?? 'not ready'}`);
+    if (this.quarantined > 0) out.push(`firewall: ${this.quarantined} change(s) refused by the kernel and quarantined`);
+    if (this.stateProblem) out.push(`state: ${this.stateProblem}; running without persistence`);
+    if (this.store) {
+      const h = this.store.health();
+      if (!h.ok) out.push(...(h.problems.length ? h.problems.map((p) => `state: ${p}`) : [`state: ${h.lastError ?? 'unhealthy'}`]));
+    }
+    for (const o of this.opts.outputs?.health() ?? []) if (!o.ok) out.push(`output ${o.path}: ${o.last_error ?? 'failing'}`);
+    return out;
   }
 
   status(): Record<string, unknown> {
     const e = this.engine;
+    const problems = this.problems();
     return {
       daemon: true,
       pid: process.pid,
+      healthy: problems.length === 0,
+      problems,
       interface: this.live?.source.name ?? null,
       uptime: Math.round(e.clock.elapsed),
       packets: e.captureStats().packets,
       notices: e.noticeCount,
       decide: e.policy.stats(),
-      enforce: this.enforcer.metrics(),
-      state: this.store ? { path: this.store.path, ...this.store.counts() } : null,
+      enforce: { ...this.enforcer.metrics(), quarantined: this.quarantined, awaiting: this.awaiting.size },
+      state: this.store ? { path: this.store.path, ...this.store.counts(), health: this.store.health() } : { path: this.cfg.state.path || null, health: null },
+      outputs: this.opts.outputs?.health() ?? [],
+      control: this.control?.stats() ?? null,
       protected: e.policy.protect.list(),
     };
   }
@@ -254,31 +439,30 @@ export class Daemon {
     return this.live;
   }
 
-  /** Stops timers and the control socket, applies what is queued, keeps or flushes bans, closes state. */
+  /**
+   * Stops timers and the control socket, applies what is queued, keeps or flushes bans, closes
+   * state and releases the locks. Changes still pending are said aloud: the database holds them,
+   * and the next start applies them.
+   */
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.control?.close();
     await this.enforcer.shutdown(this.opts.flushOnExit);
+    const pending = this.enforcer.pendingKeys();
+    if (pending.length > 0) {
+      this.log.warn({ pending: pending.length, scopes: pending.slice(0, 20) }, `${pending.length} firewall change(s) still pending at exit: the database keeps them, and the next start applies them`);
+    }
     if (this.opts.flushOnExit) {
       // ::/0 holds every address, IPv4 (mapped) included.
-      for (const l of this.engine.policy.unban(Cidr.parse('::/0')!, Date.now() / 1000, 'operator')) this.store?.recordLift(l);
+      for (const l of this.engine.policy.unban(Cidr.parse('::/0')!, this.wall(), 'operator')) this.store?.recordLift(l);
     }
     this.store?.close();
+    this.stateLock?.release();
+    await this.tableLock?.release();
   }
 }
 
 function orphan(scope: Cidr, key: string, since: number, until: number): Ban {
-  return { scope, key, since, until, reason: 'restored from the firewall', kind: 'restored', noticeIds: [], offence: 1, origin: 'detector' };
-}
-
-function openStore(cfg: Config, log: Log): StateStore | null {
-  if (!cfg.state.path) return null;
-  try {
-    return new StateStore(cfg.state.path);
-  } catch (e) {
-    // Blocking matters more than history: run without persistence, loudly.
-    log.error({ code: 'PAL_ERR_STATE' }, `${(e as Error).message}; running without persistence`);
-    return null;
-  }
+  return { scope, key, since, until, reason: 'restored from the firewall', kind: 'adopted', noticeIds: [], offence: 1, origin: 'firewall' };
 }
