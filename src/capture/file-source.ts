@@ -156,7 +156,8 @@ class GunzipReader implements ChunkReader {
       try {
         if ((await this.pump.next()).done) this.done = true;
       } catch (e) {
-        this.fault = e instanceof PalisadeError ? e : this.corrupt(this.consumed, (e as Error).message);
+        // Raised once the inflated bytes before it have been handed over.
+        this.fault = e as Error;
       }
     }
   }
@@ -363,7 +364,14 @@ export class FileSource implements PacketSource {
       raw = new FileChunkReader(fh, this.name);
     }
     // gzip is recognised by its magic, on files and on stdin alike.
-    const { head, reader } = await peek(raw, 2);
+    let peeked: Awaited<ReturnType<typeof peek>>;
+    try {
+      peeked = await peek(raw, 2);
+    } catch (e) {
+      await raw.close().catch(() => {});
+      throw e;
+    }
+    const { head, reader } = peeked;
     if (head.length === 2 && head[0] === 0x1f && head[1] === 0x8b) {
       const gz = new GunzipReader(reader, this.name, this.warnings);
       this.rawPosition = () => gz.consumed;
