@@ -136,7 +136,7 @@ function parseIdb(b: Buffer, pos: number, blen: number, le: boolean, sink: Recor
       const r = b[v]!;
       const units = (r & 0x80) !== 0 ? 2 ** (r & 0x7f) : 10 ** (r & 0x7f);
       if (units >= 1 && units <= MAX_UNITS) iface.units = units;
-      else sink.warnings.push(`${where}: interface ${sink.linktypes.length}: if_tsresol 0x${r.toString(16)} is not a usable resolution; microseconds assumed`);
+      else sink.warnings.push(`${where}: if_tsresol 0x${r.toString(16)} is not a usable resolution; microseconds assumed`);
     } else if (code === 14 && len >= 8) {
       const hi = le ? b.readInt32LE(v + 4) : b.readInt32BE(v);
       const lo = le ? b.readUInt32LE(v) : b.readUInt32BE(v + 4);
