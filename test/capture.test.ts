@@ -4,7 +4,7 @@
 // records cut across read boundaries.
 
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -223,5 +223,198 @@ describe('inputs', () => {
     assert.equal(s.packets, 5000);
     assert.deepEqual(s.decoder, direct.summary.decoder);
     assert.deepEqual(s.detections, direct.summary.detections);
+  });
+});
+
+describe('defect 17: field-proof capture reading', () => {
+  const ng = (bigEndian = false) => pcapngFile([{ linktype: LinkType.ETHERNET }], [{ t: 1, data: syn(1) }, { t: 2, data: syn(2) }], { bigEndian });
+  /** A block of `len` bytes (header, zero body, trailer) of `type`. */
+  const rawBlock = (type: number, len: number) => {
+    const b = Buffer.alloc(len);
+    b.writeUInt32LE(type, 0);
+    b.writeUInt32LE(len, 4);
+    b.writeUInt32LE(len, len - 4);
+    return b;
+  };
+  const corruptAt = (at: number, re: RegExp) => (e: unknown) =>
+    e instanceof PalisadeError && e.code === 'PAL_ERR_CAPTURE_CORRUPT' && e.message.includes(`byte ${at}:`) && re.test(e.message);
+
+  it('defect 17: a pcapng block shorter than its type allows is CAPTURE_CORRUPT at its offset, at any read boundary', async (t) => {
+    const d = tempDir(t);
+    const head = ng();
+    for (const [type, len, min] of [[6, 12, 32], [6, 28, 32], [2, 20, 32], [3, 12, 16], [1, 16, 20], [5, 20, 24]] as const) {
+      const f = join(d, `short-${type}-${len}.pcapng`);
+      writeFileSync(f, Buffer.concat([head, rawBlock(type, len), pcapngFile([{ linktype: 1 }], [{ t: 3, data: syn(3) }]).subarray(28)]));
+      for (const chunk of [undefined, head.length + 8, head.length + 4, 64]) {
+        let delivered = 0;
+        const src = new FileSource(f, undefined, chunk);
+        await assert.rejects(
+          src.run(new Packet(), () => delivered++),
+          corruptAt(head.length, new RegExp(`invalid length ${len} \\(at least ${min}\\)`)),
+          `type ${type} length ${len} chunk ${chunk}`,
+        );
+        assert.equal(delivered, 2, 'the packets before the short block are delivered');
+      }
+    }
+  });
+
+  it('defect 17: impossible timestamps are counted once per file and keep the previous time', async (t) => {
+    const d = tempDir(t);
+    // µs stamps at and past 8.64e18 (beyond Date), a negative if_tsoffset, and pcap's carry past 2^32 s.
+    const f1 = join(d, 'far.pcapng');
+    writeFileSync(f1, pcapngFile([{ linktype: 1 }], [{ t: 1000, data: syn(1) }, { t: [8.64e12, 0], data: syn(2) }, { t: [9e12, 0], data: syn(3) }, { t: 1001, data: syn(4) }]));
+    const a = await readAll(f1);
+    assert.deepEqual(a.seen.map((s) => s.sec), [1000, 1000, 1000, 1001]);
+    assert.equal(a.src.stats().badTimestamps, 2);
+    assert.equal(a.src.warnings.filter((w) => /impossible timestamp/.test(w)).length, 1);
+    assert.match(a.src.warnings[0]!, /byte \d+: packet 2 has an impossible timestamp/);
+
+    const f2 = join(d, 'negative.pcapng');
+    const neg = pcapngFile([{ linktype: 1, tsoffset: 0 }], [{ t: 5, data: syn(1) }]);
+    const opt = neg.indexOf(Buffer.from([14, 0, 8, 0])); // if_tsoffset option, little-endian
+    neg.writeInt32LE(-1, opt + 8); // high word: about -2^32 s
+    writeFileSync(f2, neg);
+    const b = await readAll(f2);
+    assert.deepEqual(b.seen.map((s) => [s.sec, s.nsec]), [[0, 0]], 'no earlier packet: time 0');
+    assert.equal(b.src.stats().badTimestamps, 1);
+
+    const f3 = join(d, 'carry.pcap');
+    const pc = pcapFile(1, [{ t: 7, data: syn(1) }, { t: 8, data: syn(2) }]);
+    pc.writeUInt32LE(0xffffffff, 24 + 16 + syn(1).length); // sec
+    pc.writeUInt32LE(0xffffffff, 24 + 16 + syn(1).length + 4); // usec: carries past 2^32 s
+    writeFileSync(f3, pc);
+    const c = await readAll(f3);
+    assert.deepEqual(c.seen.map((s) => s.sec), [7, 7]);
+    assert.equal(c.src.stats().badTimestamps, 1);
+
+    // The whole replay goes on: no RangeError from the policy, exit 0.
+    const r = replayJson([f1, f2, f3]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.summary.packets, 7);
+  });
+
+  it('defect 17: an if_tsresol beyond 2^63 units is ignored with a warning (microseconds kept)', async (t) => {
+    const d = tempDir(t);
+    for (const tsresol of [0x7f, 0x80 | 64, 0xff]) {
+      const f = join(d, `res-${tsresol}.pcapng`);
+      // Written at µs so that the default reads them back exactly.
+      const buf = pcapngFile([{ linktype: 1, tsresol: 6 }], [{ t: [1700000000, 5000], data: syn(1) }]);
+      buf[buf.indexOf(Buffer.from([9, 0, 1, 0, 6])) + 4] = tsresol;
+      writeFileSync(f, buf);
+      const { seen, src } = await readAll(f);
+      assert.deepEqual(seen.map((s) => [s.sec, s.nsec]), [[1700000000, 5000]]);
+      assert.match(src.warnings.join('\n'), new RegExp(`if_tsresol 0x${tsresol.toString(16)} is not a usable resolution; microseconds assumed`));
+    }
+  });
+
+  it('defect 17: an error thrown by onPacket or onChunk propagates unchanged (a bug, not a bad file)', async (t) => {
+    const f = join(tempDir(t), 'x.pcap');
+    writeFileSync(f, pcapFile(1, recs));
+    const bug = new TypeError('a bug in decode');
+    await assert.rejects(
+      new FileSource(f).run(new Packet(), () => {
+        throw bug;
+      }),
+      (e: unknown) => e === bug,
+    );
+    await assert.rejects(
+      new FileSource(f).run(
+        new Packet(),
+        () => {},
+        () => {
+          throw bug;
+        },
+      ),
+      (e: unknown) => e === bug,
+    );
+  });
+
+  it('defect 17: gzip faults deliver every packet first, then CAPTURE_CORRUPT at the compressed offset', async (t) => {
+    const d = tempDir(t);
+    const f = join(d, 'gen.pcap');
+    assert.equal(sh(`node ${GEN} ${f} 3000 5`).code, 0);
+    const gz = gzipSync(readFileSync(f));
+    const cases: [string, Buffer, RegExp, number][] = [
+      ['crc', Buffer.from(gz).fill(0x55, gz.length - 8, gz.length - 7), /CRC mismatch/, gz.length - 8],
+      ['isize', Buffer.from(gz).fill(0x55, gz.length - 2, gz.length - 1), /length mismatch/, gz.length - 4],
+      ['garbage', Buffer.concat([gz, Buffer.from('trailing garbage')]), /other data follows the end of the gzip stream/, gz.length],
+    ];
+    for (const [name, data, re, at] of cases) {
+      const g = join(d, `${name}.pcap.gz`);
+      writeFileSync(g, data);
+      let n = 0;
+      await assert.rejects(
+        new FileSource(g).run(new Packet(), () => n++),
+        (e: unknown) => e instanceof PalisadeError && e.code === 'PAL_ERR_CAPTURE_CORRUPT' && e.message.includes(`the gzip data is corrupt at compressed byte ${at}: `) && re.test(e.message),
+        name,
+      );
+      assert.equal(n, 3000, `${name}: every packet before the fault`);
+      const r = replayJson([g]);
+      assert.equal(r.code, 3);
+      assert.equal(r.summary.packets, 3000);
+      assert.match(r.stderr, /\[PAL_ERR_CAPTURE_CORRUPT\]/);
+      assert.doesNotMatch(r.stderr, /PAL_ERR_CAPTURE_OPEN|\n {4}at /);
+    }
+  });
+
+  it('defect 17: gzip on stdin is decompressed', async (t) => {
+    const data = gzipSync(pcapngFile([{ linktype: LinkType.ETHERNET }], recs));
+    const pieces = [data.subarray(0, 1), data.subarray(1, 5), data.subarray(5)];
+    const { seen } = await readAll('-', { stdin: Readable.from(pieces) });
+    assert.deepEqual(seen.map((s) => s.sport), [1001, 1002, 1003]);
+    const r = replayJson(['-'], { input: gzipSync(pcapFile(1, recs)) });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.summary.packets, 3);
+    void t;
+  });
+
+  it('defect 17: a file that ends early is a warning and exit 0 in every format, gzip included', (t) => {
+    const d = tempDir(t);
+    const pcap = pcapFile(1, recs);
+    const png = pcapngFile([{ linktype: 1 }], recs);
+    const files: [string, Buffer][] = [
+      ['cut.pcap', pcap.subarray(0, pcap.length - 10)],
+      ['cut.pcapng', png.subarray(0, png.length - 10)],
+      ['cut-trailer.pcap.gz', gzipSync(pcap).subarray(0, -8)],
+      ['cut-mid.pcap.gz', (() => {
+        const z = gzipSync(pcap);
+        return z.subarray(0, z.length - 30);
+      })()],
+    ];
+    for (const [name, data] of files) {
+      const f = join(d, name);
+      writeFileSync(f, data);
+      const r = replayJson([f]);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.ok(r.summary.packets >= 1, name);
+      assert.match(r.stderr, /the capture was probably stopped while writing/, name);
+    }
+  });
+
+  it('defect 17: an unknown link type is warned about once per file, with its packet count', async (t) => {
+    const d = tempDir(t);
+    const f1 = join(d, 'lt147.pcap');
+    writeFileSync(f1, pcapFile(147, recs));
+    const a = await readAll(f1);
+    assert.deepEqual(a.src.warnings, [`${f1}: link type 147 is not decoded; its 3 packets are counted but not inspected`]);
+    const f2 = join(d, 'lt147.pcapng');
+    writeFileSync(f2, pcapngFile([{ linktype: 147 }, { linktype: 1 }, { linktype: 147 }], recs.map((r, i) => ({ ...r, iface: i }))));
+    const b = await readAll(f2);
+    assert.deepEqual(b.src.warnings, [`${f2}: link type 147 is not decoded; its 2 packets are counted but not inspected`]);
+    const r = replayJson([f1]);
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /warning: .*link type 147 is not decoded; its 3 packets are counted but not inspected/);
+  });
+
+  it('defect 17: a missing file is CAPTURE_OPEN "no such file", a directory "is a directory"', async (t) => {
+    const d = tempDir(t);
+    await assert.rejects(
+      new FileSource(join(d, 'nope.pcap')).run(new Packet(), () => {}),
+      (e: unknown) => e instanceof PalisadeError && e.code === 'PAL_ERR_CAPTURE_OPEN' && /nope\.pcap: cannot read capture file: no such file/.test(e.message),
+    );
+    await assert.rejects(
+      new FileSource(d).run(new Packet(), () => {}),
+      (e: unknown) => e instanceof PalisadeError && e.code === 'PAL_ERR_CAPTURE_OPEN' && /is a directory/.test(e.message),
+    );
   });
 });

@@ -4,6 +4,7 @@
 
 import { PalisadeError } from '../core/errors.js';
 import type { Packet } from '../core/packet.js';
+import { SUPPORTED_LINKTYPES } from '../decode/decoder.js';
 import { HEADROOM, type ByteStream } from './byte-stream.js';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
@@ -11,6 +12,8 @@ export const PCAP_MAGIC_NS = 0xa1b23c4d;
 export const PCAP_MAGIC_MODIFIED = 0xa1b2cd34;
 /** libpcap's MAXIMUM_SNAPLEN: larger records are corruption, not packets. */
 export const MAX_RECORD = 262144;
+/** pcap's own ceiling (32-bit seconds, year 2106): a packet time at or past it, or negative, is impossible. */
+export const MAX_TS_SEC = 4294967296;
 
 /** A capture-format reader: streams records from `bs` into `p`, one onPacket() call each. */
 export type RecordReader = (
@@ -32,6 +35,33 @@ export interface RecordSink {
   kernelDrops: number;
   kernelIfDrops: number;
   kernelPackets: number;
+  /** Packets whose timestamp was impossible; they kept the previous packet's time. */
+  badTimestamps: number;
+  /** Link types the decoder does not inspect, one entry per pcap file or pcapng interface. */
+  unsupported: LinkCount[];
+}
+
+export interface LinkCount {
+  linktype: number;
+  packets: number;
+}
+
+/** A packet counter when `linktype` is one the decoder cannot inspect (to warn about it), else null. */
+export function linkCounter(sink: RecordSink, linktype: number): LinkCount | null {
+  if (SUPPORTED_LINKTYPES.has(linktype)) return null;
+  const c = { linktype, packets: 0 };
+  sink.unsupported.push(c);
+  return c;
+}
+
+/** Counts a packet whose time is impossible (the caller keeps the previous time); warns once per file. */
+export function badTimestamp(sink: RecordSink, name: string, offset: number, sec: number): void {
+  if (sink.badTimestamps++ === 0) {
+    sink.warnings.push(
+      `${name}: byte ${offset}: packet ${sink.packets + 1} has an impossible timestamp (${sec} s); ` +
+        "it and any later such packets keep the previous packet's time (counted as bad timestamps)",
+    );
+  }
 }
 
 function rd32(b: Buffer, o: number, le: boolean): number {
@@ -71,6 +101,7 @@ export const readPcap: RecordReader = async (bs, name, sink, p, onPacket, onChun
   // Bits 28-31 give the FCS length in 16-bit words when bit 26 is set.
   const fcsLen = (ltField & 0x04000000) !== 0 ? ((ltField >>> 28) & 0xf) * 2 : 0;
   sink.linktypes.push(linktype);
+  const counter = linkCounter(sink, linktype);
   bs.pos += 24;
   const maxCap = Math.min(Math.max(snaplen, MAX_RECORD), HEADROOM - recHdr);
 
@@ -115,6 +146,12 @@ export const readPcap: RecordReader = async (bs, name, sink, p, onPacket, onChun
       if (nsec >= 1e9) {
         sec += Math.floor(nsec / 1e9);
         nsec %= 1e9;
+        // Only a carry can pass the 32-bit ceiling.
+        if (sec >= MAX_TS_SEC) {
+          badTimestamp(sink, name, bs.offsetOf(pos), sec);
+          sec = p.tsSec;
+          nsec = p.tsNsec;
+        }
       }
       p.tsSec = sec;
       p.tsNsec = nsec;
@@ -131,6 +168,7 @@ export const readPcap: RecordReader = async (bs, name, sink, p, onPacket, onChun
       p.data = b;
       p.off = pos + recHdr;
       pos += recHdr + caplen;
+      if (counter !== null) counter.packets++;
       sink.packets++;
       onPacket();
       if (sink.stopping) break;

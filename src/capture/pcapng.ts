@@ -6,7 +6,7 @@
 import { PalisadeError } from '../core/errors.js';
 import type { Packet } from '../core/packet.js';
 import { HEADROOM } from './byte-stream.js';
-import type { RecordReader } from './pcap.js';
+import { MAX_TS_SEC, badTimestamp, linkCounter, type LinkCount, type RecordReader, type RecordSink } from './pcap.js';
 
 export const PCAPNG_SHB = 0x0a0d0d0a;
 const BOM = 0x1a2b3c4d;
@@ -20,6 +20,27 @@ const MAX_BUFFERED_BLOCK = HEADROOM;
 /** A block length beyond this is treated as corruption. */
 const MAX_BLOCK = 256 << 20;
 
+/** Smallest valid length of a block of this type (header, fixed fields and trailer); shorter is corruption. */
+function minLength(type: number): number {
+  switch (type) {
+    case EPB:
+    case PB:
+      return 32;
+    case SPB:
+      return 16;
+    case IDB:
+      return 20;
+    case ISB:
+      return 24;
+    case PCAPNG_SHB:
+      return 28;
+    default:
+      return 12;
+  }
+}
+/** Timestamp units per second beyond this (finer than 2^-63 s) are not a resolution. */
+const MAX_UNITS = 2 ** 63;
+
 interface Iface {
   linktype: number;
   snaplen: number;
@@ -31,6 +52,8 @@ interface Iface {
   ifDrop: number;
   osDrop: number;
   recv: number;
+  /** Packet counter when the decoder cannot inspect this link type. */
+  counter: LinkCount | null;
 }
 
 function rd32(b: Buffer, o: number, le: boolean): number {
@@ -95,7 +118,7 @@ function eachOption(b: Buffer, o: number, end: number, le: boolean, fn: (code: n
   }
 }
 
-function parseIdb(b: Buffer, pos: number, blen: number, le: boolean): Iface {
+function parseIdb(b: Buffer, pos: number, blen: number, le: boolean, sink: RecordSink, where: string): Iface {
   const iface: Iface = {
     linktype: rd16(b, pos + 8, le),
     snaplen: rd32(b, pos + 12, le),
@@ -105,11 +128,15 @@ function parseIdb(b: Buffer, pos: number, blen: number, le: boolean): Iface {
     ifDrop: 0,
     osDrop: 0,
     recv: 0,
+    counter: null,
   };
+  iface.counter = linkCounter(sink, iface.linktype);
   eachOption(b, pos + 16, pos + blen - 4, le, (code, v, len) => {
     if (code === 9 && len >= 1) {
       const r = b[v]!;
-      iface.units = (r & 0x80) !== 0 ? 2 ** (r & 0x7f) : 10 ** (r & 0x7f);
+      const units = (r & 0x80) !== 0 ? 2 ** (r & 0x7f) : 10 ** (r & 0x7f);
+      if (units >= 1 && units <= MAX_UNITS) iface.units = units;
+      else sink.warnings.push(`${where}: if_tsresol 0x${r.toString(16)} is not a usable resolution; microseconds assumed`);
     } else if (code === 14 && len >= 8) {
       const hi = le ? b.readInt32LE(v + 4) : b.readInt32BE(v);
       const lo = le ? b.readUInt32LE(v) : b.readUInt32BE(v + 4);
@@ -153,8 +180,9 @@ export const readPcapng: RecordReader = async (bs, name, sink, p, onPacket, onCh
         type = PCAPNG_SHB;
       }
       const blen = rd32(b, pos + 4, le);
-      if (blen < 12 || (blen & 3) !== 0 || blen > MAX_BLOCK) {
-        throw corrupt(pos, `block of type 0x${type.toString(16)} with invalid length ${blen}`);
+      const min = minLength(type);
+      if (blen < min || (blen & 3) !== 0 || blen > MAX_BLOCK) {
+        throw corrupt(pos, `block of type 0x${type.toString(16)} with invalid length ${blen}${blen < min ? ` (at least ${min})` : ''}`);
       }
       if (blen > MAX_BUFFERED_BLOCK) {
         if (type === EPB || type === SPB || type === PB) {
@@ -183,7 +211,14 @@ export const readPcapng: RecordReader = async (bs, name, sink, p, onPacket, onCh
             if (sink.skippedRecords <= 10) sink.warnings.push(`${name}: byte ${bs.offsetOf(pos)}: packet for undeclared interface ${ifid} skipped`);
             break;
           }
+          const prevSec = p.tsSec;
+          const prevNsec = p.tsNsec;
           setTimestamp(p, rd32(b, pos + 12, le), rd32(b, pos + 16, le), iface.units, iface.offset);
+          if (!(p.tsSec >= 0 && p.tsSec < MAX_TS_SEC && p.tsNsec >= 0 && p.tsNsec < 1e9)) {
+            badTimestamp(sink, name, bs.offsetOf(pos), p.tsSec);
+            p.tsSec = prevSec;
+            p.tsNsec = prevNsec;
+          }
           let wirelen = rd32(b, pos + 24, le);
           let cl = caplen;
           if (iface.fcsLen !== 0 && cl === wirelen && cl >= iface.fcsLen) {
@@ -196,6 +231,7 @@ export const readPcapng: RecordReader = async (bs, name, sink, p, onPacket, onCh
           p.ifIndex = ifid;
           p.data = b;
           p.off = pos + 28;
+          if (iface.counter !== null) iface.counter.packets++;
           sink.packets++;
           onPacket();
           break;
@@ -216,13 +252,13 @@ export const readPcapng: RecordReader = async (bs, name, sink, p, onPacket, onCh
           p.ifIndex = 0;
           p.data = b;
           p.off = pos + 12;
+          if (iface.counter !== null) iface.counter.packets++;
           sink.packets++;
           onPacket();
           break;
         }
         case IDB: {
-          if (blen < 20) throw corrupt(pos, 'interface description block too short');
-          const iface = parseIdb(b, pos, blen, le);
+          const iface = parseIdb(b, pos, blen, le, sink, `${name}: byte ${bs.offsetOf(pos)}`);
           ifaces.push(iface);
           allIfaces.push(iface);
           sink.linktypes.push(iface.linktype);
@@ -230,7 +266,7 @@ export const readPcapng: RecordReader = async (bs, name, sink, p, onPacket, onCh
         }
         case ISB: {
           const iface = ifaces[rd32(b, pos + 8, le)];
-          if (iface !== undefined && blen >= 24) {
+          if (iface !== undefined) {
             eachOption(b, pos + 20, pos + blen - 4, le, (code, v, len) => {
               if (len !== 8) return;
               if (code === 4) iface.recv = rd64(b, v, le);

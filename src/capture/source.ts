@@ -16,6 +16,8 @@ export interface CaptureStats {
   truncatedRecords: number;
   /** Packets skipped because their record could not be delivered (oversized, unknown interface). */
   skippedRecords: number;
+  /** Packets whose timestamp was impossible (negative, not finite, or beyond 2^32 s); they keep the previous packet's time. */
+  badTimestamps: number;
 }
 
 export interface PacketSource {
@@ -40,5 +42,5 @@ export interface PacketSource {
 }
 
 export function emptyCaptureStats(): CaptureStats {
-  return { packets: 0, bytes: 0, kernelPackets: 0, kernelDrops: 0, kernelIfDrops: 0, truncatedRecords: 0, skippedRecords: 0 };
+  return { packets: 0, bytes: 0, kernelPackets: 0, kernelDrops: 0, kernelIfDrops: 0, truncatedRecords: 0, skippedRecords: 0, badTimestamps: 0 };
 }

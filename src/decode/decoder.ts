@@ -8,6 +8,20 @@ import { decodeNull, decodeRaw } from './null.js';
 import { decodeSll, decodeSll2 } from './sll.js';
 import { C_BYTES, C_INVALID, C_PKTS, DecodeStats, raise } from './stats.js';
 
+/** The link types `Decoder.decode` dispatches on; packets of any other link type are counted, not inspected. */
+export const SUPPORTED_LINKTYPES: ReadonlySet<number> = new Set([
+  LinkType.NULL,
+  LinkType.ETHERNET,
+  LinkType.RAW,
+  12,
+  14,
+  LinkType.LOOP,
+  LinkType.LINUX_SLL,
+  LinkType.IPV4,
+  LinkType.IPV6,
+  LinkType.LINUX_SLL2,
+]);
+
 export class Decoder {
   readonly stats = new DecodeStats();
 
@@ -45,6 +59,7 @@ export class Decoder {
       case LinkType.IPV6:
         decodeRaw(s, p, b, off, end, 6);
         break;
+      // Keep SUPPORTED_LINKTYPES in step with these cases.
       case LinkType.NULL:
         decodeNull(s, p, b, off, end, false);
         break;
