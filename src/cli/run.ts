@@ -16,7 +16,11 @@ export interface RunOptions {
 
 export async function runCommand(cfg: Config, opts: RunOptions): Promise<number> {
   const log = pino({ level: cfg.logging.level, base: { pid: process.pid } }, logDestination(2));
-  const outputs = Outputs.fromConfig(cfg.outputs);
+  // An output fault is logged once per fault streak and shown in `status`; protection goes on.
+  const outputs = Outputs.fromConfig(cfg.outputs, process.stdout, {
+    onError: (e) => log.error({ code: e.code }, e.message),
+    onRecovered: (path) => log.info({ path }, 'event output working again'),
+  });
   const daemon = new Daemon(cfg, { dryRun: opts.dryRun, flushOnExit: opts.flushOnExit || cfg.enforce.flush_on_exit, log, outputs });
   const engine = daemon.engine;
   let live;

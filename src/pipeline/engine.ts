@@ -254,6 +254,7 @@ export class Engine {
       kernel_ifdrops: cap.kernelIfDrops,
       truncated_records: cap.truncatedRecords,
       skipped_records: cap.skippedRecords,
+      bad_timestamps: cap.badTimestamps,
       out_of_order: this.clock.backwards,
     };
   }
