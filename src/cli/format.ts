@@ -140,6 +140,12 @@ export function formatTop(result: unknown): string {
 /** A section's health word: from `healthy` (boolean) or `health` (text); '' when it says neither. */
 function health(s: Row): string {
   if (typeof s.healthy === 'boolean') return s.healthy ? 'healthy' : 'UNHEALTHY';
+  if (typeof s.ok === 'boolean') return s.ok ? 'healthy' : 'UNHEALTHY';
+  if (isRow(s.health)) {
+    const h = s.health;
+    const mode = typeof h.mode === 'string' && h.mode !== 'rw' ? ` (${cell(h.mode)})` : '';
+    return `${h.ok === false ? 'UNHEALTHY' : 'healthy'}${mode}`;
+  }
   if (s.health !== undefined && s.health !== null) return cell(s.health);
   return '';
 }
@@ -152,7 +158,7 @@ function labelled(label: string, text: string, rest: readonly string[] = []): st
   return `${label.padEnd(10)}  ${[text, ...rest].filter((x) => x !== '').join('  ')}\n`;
 }
 
-const STATUS_KEYS = ['daemon', 'pid', 'interface', 'uptime', 'packets', 'notices', 'decide', 'enforce', 'state', 'outputs', 'protected'];
+const STATUS_KEYS = ['healthy', 'problems', 'daemon', 'pid', 'interface', 'uptime', 'packets', 'notices', 'decide', 'enforce', 'state', 'outputs', 'protected'];
 
 /**
  * The `status` report: the daemon (or the database when none runs), counters, bans in force, the
@@ -162,6 +168,10 @@ const STATUS_KEYS = ['daemon', 'pid', 'interface', 'uptime', 'packets', 'notices
 export function formatStatus(result: unknown): string {
   const s = isRow(result) ? result : { value: result };
   let out = '';
+  if (typeof s.healthy === 'boolean') {
+    out += labelled('health', s.healthy ? 'healthy' : 'UNHEALTHY');
+    if (Array.isArray(s.problems)) for (const p of s.problems) out += `  ${cell(p, MAX_LAST_CELL)}\n`;
+  }
   if (s.daemon === true) {
     out += labelled('daemon', `running (pid ${cell(s.pid)}, interface ${cell(s.interface)}, up ${span(s.uptime)})`);
   } else {
@@ -181,9 +191,14 @@ export function formatStatus(result: unknown): string {
   } else if ('enforce' in s) out += labelled('firewall', cell(s.enforce));
   if (isRow(s.state)) {
     const st = s.state;
-    out += labelled('state', words(cell(st.path, MAX_LAST_CELL), health(st)), pairs(st, ['path', 'healthy', 'health']));
+    const problems = isRow(st.health) && Array.isArray(st.health.problems) ? st.health.problems.map((p) => `  ${cell(p, MAX_LAST_CELL)}\n`).join('') : '';
+    out += labelled('state', words(cell(st.path, MAX_LAST_CELL), health(st)), pairs(st, ['path', 'healthy', 'health'])) + problems;
   } else if ('state' in s) out += labelled('state', s.state === null ? 'none (no persistence)' : cell(s.state));
-  if (isRow(s.outputs)) {
+  if (Array.isArray(s.outputs)) {
+    for (const o of s.outputs) {
+      out += isRow(o) ? labelled('output', words(cell(o.path, MAX_LAST_CELL), health(o)), pairs(o, ['path', 'ok', 'last_error']).concat(o.last_error ? [`last_error=${cell(o.last_error, MAX_LAST_CELL)}`] : [])) : labelled('output', cell(o));
+    }
+  } else if (isRow(s.outputs)) {
     for (const [name, o] of Object.entries(s.outputs)) {
       out += labelled('output', isRow(o) ? words(escapeControl(name), health(o)) : `${escapeControl(name)}=${cell(o)}`, isRow(o) ? pairs(o, ['healthy', 'health']) : []);
     }

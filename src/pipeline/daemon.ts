@@ -45,6 +45,8 @@ export interface DaemonOptions {
 const HOST_REFRESH_MS = 60_000;
 /** SSH sessions are looked for more often: a new operator session is protected within seconds. */
 const SSH_REFRESH_MS = 5_000;
+/** How long an operator's request waits for its firewall result. */
+const APPLIED_WAIT_MS = 20_000;
 const PRUNE_MS = 3600_000;
 /** A kernel timeout this far from the database's (seconds, or 1% of what is left) is re-applied. */
 const DRIFT_S = 5;
@@ -158,7 +160,12 @@ export class Daemon {
   /** A change's firewall result: the waiting alert is written, the audit trail and the log told. */
   private onResult(r: ChangeResult): void {
     const enforcement: Enforcement = r.error === undefined ? { status: r.status } : { status: r.status, error: r.error };
-    for (const w of this.waiters.get(`${r.op}|${r.key}`)?.splice(0) ?? []) w(enforcement);
+    const k = `${r.op}|${r.key}`;
+    const waiting = this.waiters.get(k);
+    if (waiting) {
+      this.waiters.delete(k);
+      for (const w of waiting) w(enforcement);
+    }
     if (r.op === 'add') {
       const d = this.awaiting.get(r.key);
       if (d) {
@@ -186,13 +193,25 @@ export class Daemon {
     this.banEvent('lifted', by === 'daemon' ? LIFTED_BY[l.reason] : by, l.ban, l.reason, l.at);
   }
 
-  /** What became of the next change to `key`: resolved by its firewall result. */
+  /**
+   * What became of the next change to `key`: resolved by its firewall result, or as failed when
+   * none came within APPLIED_WAIT_MS (the change stays queued and is retried).
+   */
   private applied(key: string, op: 'add' | 'del'): Promise<Enforcement> {
     if (this.opts.dryRun) return Promise.resolve({ status: 'dry-run' });
     return new Promise((resolve) => {
       const k = `${op}|${key}`;
       const list = this.waiters.get(k) ?? [];
-      list.push(resolve);
+      const timer = setTimeout(() => {
+        const i = list.indexOf(done);
+        if (i >= 0) list.splice(i, 1);
+        resolve({ status: 'failed', error: `no answer from the firewall within ${APPLIED_WAIT_MS / 1000} s; still queued` });
+      }, APPLIED_WAIT_MS);
+      const done = (e: Enforcement): void => {
+        clearTimeout(timer);
+        resolve(e);
+      };
+      list.push(done);
       this.waiters.set(k, list);
     });
   }
@@ -207,7 +226,14 @@ export class Daemon {
     if (!this.opts.dryRun) this.tableLock = await lockTable(this.enforcer.backend.name, this.cfg.enforce.name);
     if (this.cfg.state.path) this.stateLock = lockState(this.cfg.state.path);
     this.store = this.openStore();
-    const op = (this.operator = new Operator(this.engine.policy, this.store, this.enforcer, { applied: (key, o) => this.applied(key, o) }));
+    const op = (this.operator = new Operator(this.engine.policy, this.store, this.enforcer, {
+      applied: (key, o) => this.applied(key, o),
+      onBan: (b) => this.banEvent('banned', 'operator', b),
+      onLift: (l) => {
+        this.honeypot?.onLift(l);
+        this.banEvent('lifted', 'operator', l.ban, l.reason === 'operator' ? 'unbanned by the operator' : l.reason, l.at);
+      },
+    }));
     if (this.cfg.control.socket) {
       // Another daemon on the same socket is refused (exit 8).
       // Faults are logged at most once a second (accept errors can repeat); counted in stats.
@@ -409,7 +435,7 @@ export class Daemon {
       healthy: problems.length === 0,
       problems,
       interface: this.live?.source.name ?? null,
-      uptime: Math.round(e.clock.elapsed),
+      uptime: Math.round(process.uptime()),
       packets: e.captureStats().packets,
       notices: e.noticeCount,
       decide: e.policy.stats(),

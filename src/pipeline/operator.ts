@@ -37,6 +37,9 @@ export interface OperatorOptions {
   /** Wall seconds. */
   now?: () => number;
   applied?: AppliedHook;
+  /** Told of each ban an operator made and each lift it caused (the daemon's audit trail). */
+  onBan?: (b: Ban) => void;
+  onLift?: (l: Lift) => void;
 }
 
 const DATE_MAX = 8.64e12; // seconds: the Date range, either side of 1970
@@ -88,6 +91,8 @@ export interface AlertsRequest {
 export class Operator {
   readonly now: () => number;
   private readonly applied: AppliedHook | null;
+  private readonly onBan: ((b: Ban) => void) | null;
+  private readonly onLift: ((l: Lift) => void) | null;
 
   constructor(
     readonly policy: Policy,
@@ -99,6 +104,8 @@ export class Operator {
     const o = typeof opts === 'function' ? { now: opts } : opts;
     this.now = o.now ?? (() => Date.now() / 1000);
     this.applied = o.applied ?? null;
+    this.onBan = o.onBan ?? null;
+    this.onLift = o.onLift ?? null;
   }
 
   list(): BanView[] {
@@ -123,6 +130,7 @@ export class Operator {
     this.applyLifts(r.lifted);
     // An operator re-banning a scope in force replaces it: the old row is closed as superseded.
     this.store?.recordBan(r.ban);
+    this.onBan?.(r.ban);
     this.enforcer?.ban(r.ban);
     const view = banView(r.ban, now);
     const e = await this.enforcement(r.ban.key, 'add');
@@ -135,11 +143,12 @@ export class Operator {
     const now = this.now();
     const lifts = this.policy.unban(scope, now, 'operator');
     this.applyLifts(lifts);
-    const views: BanView[] = [];
-    for (const l of lifts) {
-      const e = await this.enforcement(l.ban.key, 'del');
-      views.push(e ? { ...banView(l.ban, now), enforcement: e } : banView(l.ban, now));
-    }
+    // Every answer is asked for before any is awaited: the deletes may apply in one batch.
+    const answers = await Promise.all(lifts.map((l) => this.enforcement(l.ban.key, 'del')));
+    const views = lifts.map((l, i) => {
+      const e = answers[i];
+      return e ? { ...banView(l.ban, now), enforcement: e } : banView(l.ban, now);
+    });
     if (lifts.length === 0) await this.enforcer?.flush();
     return views;
   }
@@ -158,6 +167,7 @@ export class Operator {
   private applyLifts(lifts: readonly Lift[]): void {
     for (const l of lifts) {
       this.store?.recordLift(l);
+      this.onLift?.(l);
       this.enforcer?.lift(l);
     }
   }
