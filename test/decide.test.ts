@@ -20,7 +20,7 @@ import { decodeOne } from './helpers/decode.js';
 import { request } from '../src/control/client.js';
 import { ControlServer } from '../src/control/server.js';
 import { formatTime, MAX_BAN_SECONDS, Policy, policyConfig, type PolicyDecision } from '../src/decide/policy.js';
-import { localV4, localV6, parseProcNetTcp, sshClient, sshdConfigPorts, sshdInodes, sshdListeners, sshPeersOf } from '../src/pipeline/host.js';
+import { localV4, localV6, parseProcNetTcp, sessionInodes, sshClient, sshdConfigPorts, sshdInodes, sshdListeners, sshPeersOf } from '../src/pipeline/host.js';
 import { Operator } from '../src/pipeline/operator.js';
 import { StateStore } from '../src/state/store.js';
 import { sh, tempDir } from './helpers/cli.js';
@@ -542,6 +542,25 @@ describe('host facts: SSH sessions to the local sshd', () => {
     assert.deepEqual(sshdConfigPorts(''), []);
   });
 
+  it('defect 15: only authenticated sessions are protected, not a guesser\'s open connection', () => {
+    const procs = [
+      { comm: 'sshd', cmdline: 'sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups', links: ['socket:[111]', 'socket:[211]'] },
+      { comm: 'sshd', cmdline: 'sshd: root [priv]', links: ['socket:[901]'] },
+      { comm: 'sshd', cmdline: 'sshd: root@pts/0', links: ['socket:[901]'] },
+      { comm: 'sshd', cmdline: 'sshd: unknown [net]', links: ['socket:[902]'] },
+      { comm: 'sshd-session', cmdline: 'sshd-session: admin@notty', links: ['socket:[903]'] },
+    ];
+    assert.deepEqual([...sessionInodes(procs)].sort(), [901, 903]);
+    const sockets = parseProcNetTcp(
+      HEAD + line(0, '023212C6:0016', '093212C6:D431', '01', 901) + line(1, '023212C6:0016', '0A3212C6:D432', '01', 902) + line(2, '023212C6:0016', '0B3212C6:D433', '01', 903) + line(3, '00000000:0016', '00000000:0000', '0A', 111),
+      true,
+    );
+    const inodes = sshdInodes(procs);
+    const listeners = sshdListeners(sockets, inodes);
+    assert.deepEqual(sshPeersOf(sockets, listeners, inodes, sessionInodes(procs)).map(String), ['198.18.50.9', '198.18.50.11'], 'the logged-in sessions only');
+    assert.deepEqual(sshPeersOf(sockets, listeners, inodes).map(String), ['198.18.50.9', '198.18.50.10', '198.18.50.11'], 'without process information, every connection');
+  });
+
   it('defect 15: SSH peers are protected: never banned, with the reason', () => {
     const p = policy();
     p.setHost({ addresses: [], gateways: [], sshClient: null, sshPeers: [IpAddr.parse('198.18.50.9')!, IpAddr.parse('2001:db8:8::66')!] });
@@ -567,6 +586,7 @@ describe('host facts: SSH sessions to the local sshd', () => {
         must(`ip -n ${ns.h} addr add 198.18.52.2/24 dev ps${id}`);
         must(`ip -n ${ns.c} addr add 198.18.52.9/24 dev pc${id}`);
         must(`ip -n ${ns.c} addr add 198.18.52.10/24 dev pc${id}`);
+        must(`ip -n ${ns.c} addr add 198.18.52.11/24 dev pc${id}`);
         must(`ip -n ${ns.h} link set ps${id} up`);
         must(`ip -n ${ns.c} link set pc${id} up`);
       },
@@ -576,13 +596,15 @@ describe('host facts: SSH sessions to the local sshd', () => {
     );
     const fake = join(dir, 'sshd');
     symlinkSync(process.execPath, fake); // comm is the exec'd name: "sshd"
-    const listen = (bin: string, port: number) => {
-      const c = spawn('ip', ['netns', 'exec', ns.h, bin, '-e', `require('node:net').createServer((s) => s.on('error', () => {})).listen(${port}, '198.18.52.2', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The listener retitles itself as sshd does: a logged-in session, or one still before login.
+    const listen = (bin: string, port: number, title: string) => {
+      const c = spawn('ip', ['netns', 'exec', ns.h, bin, '-e', `process.title = ${JSON.stringify(title)}; require('node:net').createServer((s) => s.on('error', () => {})).listen(${port}, '198.18.52.2', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(c);
       return waitFor(c, 'stdout', /ready/, 10000);
     };
-    await listen(fake, 2222);
-    await listen(process.execPath, 2223); // not sshd
+    await listen(fake, 2222, 'sshd: root@notty');
+    await listen(process.execPath, 2223, 'node'); // not sshd
+    await listen(fake, 2224, 'sshd: unknown [net]'); // sshd, before login
     const hold = (src: string, port: number) => {
       const c = spawn('ip', ['netns', 'exec', ns.c, process.execPath, '-e', `require('node:net').connect({ host: '198.18.52.2', port: ${port}, localAddress: '${src}' }, () => console.log('connected')).on('error', (e) => { console.error(e.message); process.exit(1); })`], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(c);
@@ -590,9 +612,10 @@ describe('host facts: SSH sessions to the local sshd', () => {
     };
     await hold('198.18.52.9', 2222);
     await hold('198.18.52.10', 2223);
+    await hold('198.18.52.11', 2224);
     const host = new URL('../src/pipeline/host.js', import.meta.url).href;
     const r = must(`ip netns exec ${ns.h} ${process.execPath} --input-type=module -e "const m = await import('${host}'); console.log(JSON.stringify({ facts: m.hostFacts({}).sshPeers.map(String), fast: m.sshPeers().map(String), async: (await m.sshPeersAsync()).map(String) }))"`);
     const got = JSON.parse(r) as { facts: string[]; fast: string[]; async: string[] };
-    assert.deepEqual(got, { facts: ['198.18.52.9'], fast: ['198.18.52.9'], async: ['198.18.52.9'] }, 'the peer of sshd, not of the other listener');
+    assert.deepEqual(got, { facts: ['198.18.52.9'], fast: ['198.18.52.9'], async: ['198.18.52.9'] }, 'the peer of a logged-in sshd session, not of the other listener nor of a session before login');
   });
 });

@@ -8,55 +8,17 @@
 // hping3, curl, nftables, ipset and iptables. The namespaces are always removed.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { CLI, sh, tempDir } from './helpers/cli.js';
-import { eveLines, exited, isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
+import { sh } from './helpers/cli.js';
+import { lab as makeLab, net, until, type Lab } from './helpers/lab.js';
+import { eveLines, exited, isRoot, must } from './helpers/netns.js';
 
-const ID = process.pid % 100000;
-const NS = { v: `pal-ev-${ID}`, a: `pal-ea-${ID}`, b: `pal-eb-${ID}` };
+const N = net('e', 40);
+const NS = N.ns;
 const NET = '198.18.40';
-const VICTIM = `${NET}.2`;
-const ATTACKER = `${NET}.11`;
-const BENIGN = `${NET}.3`;
-/** The victim's default gateway, held by the benign namespace so that replies reach it. */
-const GATEWAY = `${NET}.254`;
-const TRUSTED = `${NET}.30`;
-const EXTRA = [`${NET}.12`, `${NET}.13`, `${NET}.14`, `${NET}.15`];
-
-const SERVER = `
-const http = require('node:http');
-for (const port of [22, 80, 8080]) http.createServer((q, r) => r.end('ok\\n')).listen(port, '${VICTIM}');
-setTimeout(() => console.log('ready'), 100);
-`;
-
-function setUp(): void {
-  for (const ns of Object.values(NS)) {
-    must(`ip netns add ${ns}`);
-    must(`ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`);
-    must(`ip -n ${ns} link set lo up`);
-  }
-  must(`ip -n ${NS.v} link add br0 type bridge`);
-  for (const [side, ns] of [
-    ['a', NS.a],
-    ['b', NS.b],
-  ] as const) {
-    must(`ip link add pe${side}${ID} netns ${ns} type veth peer name pv${side} netns ${NS.v}`);
-    must(`ip -n ${NS.v} link set pv${side} master br0 up`);
-    must(`ip -n ${ns} link set pe${side}${ID} up`);
-  }
-  must(`ip -n ${NS.v} addr add ${VICTIM}/24 dev br0`);
-  must(`ip -n ${NS.v} link set br0 up`);
-  must(`ip -n ${NS.v} route add default via ${GATEWAY}`);
-  for (const a of [ATTACKER, TRUSTED, ...EXTRA]) must(`ip -n ${NS.a} addr add ${a}/24 dev pea${ID}`);
-  for (const a of [BENIGN, GATEWAY]) must(`ip -n ${NS.b} addr add ${a}/24 dev peb${ID}`);
-}
-
-function tearDown(): void {
-  for (const ns of Object.values(NS)) sh(`ip netns del ${ns}`);
-}
+const { victim: VICTIM, attacker: ATTACKER, benign: BENIGN, gateway: GATEWAY, trusted: TRUSTED, extra: EXTRA } = N;
 
 const inNs = (ns: string, cmd: string) => sh(`ip netns exec ${ns} ${cmd}`);
 
@@ -66,7 +28,7 @@ function connects(ns: string, src: string): boolean {
 }
 
 function nmapSyn(src: string, ports = '1-200'): void {
-  const r = inNs(NS.a, `nmap -n -Pn -sS -e pea${ID} -S ${src} --max-retries 1 -p ${ports} ${VICTIM}`);
+  const r = inNs(NS.a, `nmap -n -Pn -sS -e ${N.attackerIf} -S ${src} --max-retries 1 -p ${ports} ${VICTIM}`);
   assert.equal(r.code, 0, r.stderr);
 }
 
@@ -75,64 +37,7 @@ function nftElements(): string {
   return inNs(NS.v, 'nft list set inet palisade ban4').stdout;
 }
 
-async function until(what: string, f: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (f()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for: ${what}`);
-}
-
-interface Lab {
-  dir: string;
-  cfg: string;
-  eve: string;
-  start(extraEnv?: NodeJS.ProcessEnv, extraArgs?: string[]): Promise<ChildProcess>;
-  /** The stderr (operational log) of a daemon started by `start`, so far. */
-  log(p: ChildProcess): string;
-  cli(args: string[]): { code: number; stdout: string; stderr: string };
-}
-
-async function lab(t: TestContext, backend: string, extra = ''): Promise<Lab> {
-  const dir = tempDir(t);
-  const children = withNamespaces(t, setUp, tearDown);
-  const server = spawn('ip', ['netns', 'exec', NS.v, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(server);
-  await waitFor(server, 'stdout', /ready/, 10000);
-  const eve = join(dir, 'eve.json');
-  const cfg = join(dir, 'palisade.yaml');
-  const logs = new Map<ChildProcess, string>();
-  writeFileSync(
-    cfg,
-    `trusted: [${TRUSTED}/32]\n` +
-      `outputs:\n  eve:\n    filename: ${eve}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\n` +
-      `state:\n  path: ${join(dir, 'state.db')}\ncontrol:\n  socket: ${join(dir, 'palisade.sock')}\n` +
-      `enforce:\n  backend: ${backend}\n  retry_initial: 500ms\n  retry_max: 1s\n` +
-      'detect:\n  port_scan:\n    window: 30s\n' +
-      extra,
-  );
-  return {
-    dir,
-    cfg,
-    eve,
-    async start(extraEnv = {}, extraArgs = []) {
-      const p = spawn('ip', ['netns', 'exec', NS.v, process.execPath, CLI, 'run', '-i', 'br0', '-c', cfg, ...extraArgs], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, SSH_CONNECTION: '', ...extraEnv },
-      });
-      children.push(p);
-      logs.set(p, '');
-      p.stderr!.on('data', (d) => logs.set(p, logs.get(p) + String(d)));
-      await waitFor(p, 'stderr', /"msg":"capture started"/, 20000);
-      return p;
-    },
-    log: (p) => logs.get(p) ?? '',
-    cli(args) {
-      return inNs(NS.v, `${process.execPath} ${CLI} ${args.join(' ')} -c ${cfg}`);
-    },
-  };
-}
+const lab = (t: TestContext, backend: string, extra = ''): Promise<Lab> => makeLab(t, 'e', 40, backend, extra);
 
 const bansFor = (eve: string, src: string) => eveLines(eve).filter((e) => e.event_type === 'alert' && e.src_ip === src && e.palisade.decision === 'ban');
 
@@ -263,7 +168,7 @@ describe('decide and enforce, live against the kernel firewall', { skip }, () =>
     const p = await l.start();
     nmapSyn(ATTACKER, '1000-1200');
     await until('a ban of the attacker', () => nftElements().includes(ATTACKER), 10000);
-    const r = inNs(NS.a, `nmap -n -Pn -sS -e pea${ID} -S ${ATTACKER} --max-retries 1 -p 99,8080,${allowed.join(',')} ${VICTIM}`);
+    const r = inNs(NS.a, `nmap -n -Pn -sS -e ${N.attackerIf} -S ${ATTACKER} --max-retries 1 -p 99,8080,${allowed.join(',')} ${VICTIM}`);
     assert.equal(r.code, 0, r.stderr);
     const state = (port: number): string => new RegExp(`^${port}/tcp\\s+(\\S+)`, 'm').exec(r.stdout)?.[1] ?? 'absent';
     for (const port of allowed) assert.equal(state(port), 'open', `port ${port} (no listener) looks open:\n${r.stdout}`);

@@ -105,23 +105,44 @@ export function parseProcNetTcp(text: string, littleEndian = LE): TcpSocket[] {
   return out;
 }
 
-/** A process as far as sshd detection needs: its comm and its fd symlink targets. */
+/** A process as far as sshd detection needs: its comm, its command line and its fd symlink targets. */
 export interface ProcFds {
   comm: string;
+  /** /proc/PID/cmdline with NULs as spaces; sshd rewrites it to show a session's state. */
+  cmdline?: string;
   links: readonly string[];
 }
 
-/** The socket inodes (`socket:[N]` fd links) held by processes whose comm is `sshd`. */
-export function sshdInodes(procs: Iterable<ProcFds>): Set<number> {
+/** sshd, or OpenSSH 9.8's per-connection `sshd-session` (a retitled process keeps the prefix). */
+const isSshd = (comm: string): boolean => comm.trim().startsWith('sshd');
+
+/**
+ * An authenticated session's process: sshd retitles it `sshd: user@pts/0` or `sshd: user@notty`
+ * once the user has logged in; before that it is `sshd: [accepted]`, `sshd: user [priv]`,
+ * `sshd: user [net]` or `sshd: unknown [preauth]`.
+ */
+const isSession = (cmdline: string): boolean => /^sshd(?:-session)?: \S+@\S+/.test(cmdline.trim());
+
+function socketInodes(procs: Iterable<ProcFds>, keep: (p: ProcFds) => boolean): Set<number> {
   const out = new Set<number>();
   for (const p of procs) {
-    if (p.comm.trim() !== 'sshd') continue;
+    if (!keep(p)) continue;
     for (const l of p.links) {
       const m = /^socket:\[(\d+)\]$/.exec(l);
       if (m) out.add(Number(m[1]));
     }
   }
   return out;
+}
+
+/** The socket inodes (`socket:[N]` fd links) held by sshd's processes. */
+export function sshdInodes(procs: Iterable<ProcFds>): Set<number> {
+  return socketInodes(procs, (p) => isSshd(p.comm));
+}
+
+/** The socket inodes held by sshd's authenticated sessions (a logged-in user's process). */
+export function sessionInodes(procs: Iterable<ProcFds>): Set<number> {
+  return socketInodes(procs, (p) => isSshd(p.comm) && isSession(p.cmdline ?? ''));
 }
 
 /** The ports of `Port` lines in sshd_config text (comments ignored); empty when there are none. */
@@ -152,12 +173,16 @@ export function sshdListeners(sockets: readonly TcpSocket[], inodes: ReadonlySet
  * The SSH peers among `sockets`: the remote address of every established connection to one of
  * sshd's `listeners` (same port, and same address unless the listener takes any), or whose
  * socket sshd holds itself (sshd -i under socket activation, where systemd holds the listener).
+ * With `sessions` (sshd's processes could be read), only connections an authenticated session
+ * holds count: a password guesser's open connection is not protected. Without it (/proc could
+ * not be read), every connection to a listener counts, so the operator is never locked out.
  */
-export function sshPeersOf(sockets: readonly TcpSocket[], listeners: readonly Listener[], inodes: ReadonlySet<number>): IpAddr[] {
+export function sshPeersOf(sockets: readonly TcpSocket[], listeners: readonly Listener[], inodes: ReadonlySet<number>, sessions: ReadonlySet<number> | null = null): IpAddr[] {
   const out = new Map<string, IpAddr>();
   for (const s of sockets) {
     if (s.state !== TCP_ESTABLISHED) continue;
     if (!inodes.has(s.inode) && !listeners.some((l) => l.port === s.localPort && (l.addr === null || l.addr.equals(s.local)))) continue;
+    if (sessions !== null && !sessions.has(s.inode)) continue;
     out.set(s.remote.toString(), s.remote);
   }
   return [...out.values()];
@@ -178,7 +203,8 @@ function sshdProcesses(): ProcFds[] | null {
   const procs: ProcFds[] = [];
   let denied = false;
   for (const pid of pids) {
-    if (readText(`/proc/${pid}/comm`).trim() !== 'sshd') continue;
+    const comm = readText(`/proc/${pid}/comm`);
+    if (!isSshd(comm)) continue;
     try {
       const links: string[] = [];
       for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -188,7 +214,7 @@ function sshdProcesses(): ProcFds[] | null {
           // closed meanwhile
         }
       }
-      procs.push({ comm: 'sshd', links });
+      procs.push({ comm, cmdline: readText(`/proc/${pid}/cmdline`).replace(/\0/g, ' '), links });
     } catch {
       denied = true;
     }
@@ -231,7 +257,7 @@ function peersIn(tcp: string, tcp6: string): IpAddr[] {
     const configured = sshdConfigPorts(readText('/etc/ssh/sshd_config'));
     listeners = (configured.length > 0 ? configured : [22]).map((port) => ({ addr: null, port }));
   } else listeners = sshdListeners(sockets, inodes);
-  return sshPeersOf(sockets, listeners, inodes);
+  return sshPeersOf(sockets, listeners, inodes, procs === null ? null : sessionInodes(procs));
 }
 
 export function hostFacts(env: NodeJS.ProcessEnv = process.env): HostFacts {

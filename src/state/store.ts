@@ -349,7 +349,8 @@ export class StateStore {
       return this.openDb(':memory:', false);
     };
     try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // Only when missing: on a read-only filesystem mkdir fails even for a folder that exists.
+      if (!existsSync(dirname(path))) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     } catch (e) {
       return degrade(`${dirname(path)}: cannot create the state folder (${(e as Error).message}); state is kept in memory only`);
     }

@@ -1,7 +1,7 @@
 // Test helpers: run the built `palisade` CLI as a child process, and make scratch directories.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,9 +43,29 @@ export function sh(cmd: string, timeout = 60_000): CliResult {
   return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
+/**
+ * A scratch directory removed when the test ends, after unmounting anything a test mounted inside
+ * it (a tmpfs for a full or read-only disk); a failure to remove it never skips later clean-ups.
+ */
 export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'palisade-test-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(d, { recursive: true, force: true }));
+  t.after(() => {
+    let mounts: string[] = [];
+    try {
+      mounts = readFileSync('/proc/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((m) => m.startsWith(`${d}/`));
+    } catch {
+      /* no /proc */
+    }
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* left behind; the next run's clean-up is not blocked by it */
+    }
+  });
   return d;
 }
 

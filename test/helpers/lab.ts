@@ -12,6 +12,7 @@ import { CLI, sh, tempDir, type CliResult } from './cli.js';
 import { must, waitFor, withNamespaces } from './netns.js';
 
 export interface Net {
+  v6: boolean;
   ns: { v: string; a: string; b: string };
   /** The attacker side's interface (in ns.a), for nmap -e. */
   attackerIf: string;
@@ -23,14 +24,27 @@ export interface Net {
   trusted: string;
   /** More attacker addresses (in ns.a). */
   extra: string[];
+  /** More benign addresses (in ns.b). */
+  neighbours: string[];
+  /** The prefix length of the shared link. */
+  bits: number;
 }
 
-/** The addresses of a lab on 198.18.<third>.0/24; `tag` keeps namespace names apart per test file. */
-export function net(tag: string, third: number): Net {
+/**
+ * The addresses of a lab on 198.18.<third>.0/24, or with `v6` on 2001:db8:<third>::/64 (the
+ * victim ::10, the attacker ::66, benign ::20 and ::77); `tag` keeps namespace names apart.
+ */
+export function net(tag: string, third: number, v6 = false): Net {
   const id = process.pid % 100000;
+  const ns = { v: `pal-${tag}v-${id}`, a: `pal-${tag}a-${id}`, b: `pal-${tag}b-${id}` };
+  if (v6) {
+    const p = `2001:db8:${third}::`;
+    return { v6, ns, attackerIf: `p${tag}a${id}`, victim: `${p}10`, attacker: `${p}66`, benign: `${p}20`, gateway: `${p}1`, trusted: '2001:db8:ffff::30', extra: [], neighbours: [`${p}77`], bits: 64 };
+  }
   const p = `198.18.${third}`;
   return {
-    ns: { v: `pal-${tag}v-${id}`, a: `pal-${tag}a-${id}`, b: `pal-${tag}b-${id}` },
+    v6,
+    ns,
     attackerIf: `p${tag}a${id}`,
     victim: `${p}.2`,
     attacker: `${p}.11`,
@@ -38,14 +52,21 @@ export function net(tag: string, third: number): Net {
     gateway: `${p}.254`,
     trusted: `${p}.30`,
     extra: [12, 13, 14, 15, 16, 17, 18, 19].map((n) => `${p}.${n}`),
+    neighbours: [],
+    bits: 24,
   };
 }
 
 function setUp(n: Net, tag: string): void {
   const id = process.pid % 100000;
+  // IPv4 labs have no IPv6 at all (no router solicitations, DAD or MLD to see); IPv6 labs skip DAD.
+  const sysctl = n.v6
+    ? 'net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0'
+    : 'net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1';
+  const nodad = n.v6 ? ' nodad' : '';
   for (const ns of Object.values(n.ns)) {
     must(`ip netns add ${ns}`);
-    must(`ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`);
+    must(`ip netns exec ${ns} sysctl -qw ${sysctl}`);
     must(`ip -n ${ns} link set lo up`);
   }
   must(`ip -n ${n.ns.v} link add br0 type bridge`);
@@ -57,11 +78,11 @@ function setUp(n: Net, tag: string): void {
     must(`ip -n ${n.ns.v} link set pv${side} master br0 up`);
     must(`ip -n ${ns} link set p${tag}${side}${id} up`);
   }
-  must(`ip -n ${n.ns.v} addr add ${n.victim}/24 dev br0`);
+  must(`ip -n ${n.ns.v} addr add ${n.victim}/${n.bits} dev br0${nodad}`);
   must(`ip -n ${n.ns.v} link set br0 up`);
-  must(`ip -n ${n.ns.v} route add default via ${n.gateway}`);
-  for (const a of [n.attacker, n.trusted, ...n.extra]) must(`ip -n ${n.ns.a} addr add ${a}/24 dev p${tag}a${id}`);
-  for (const a of [n.benign, n.gateway]) must(`ip -n ${n.ns.b} addr add ${a}/24 dev p${tag}b${id}`);
+  if (!n.v6) must(`ip -n ${n.ns.v} route add default via ${n.gateway}`);
+  for (const a of [n.attacker, n.trusted, ...n.extra]) must(`ip -n ${n.ns.a} addr add ${a}/${n.bits} dev p${tag}a${id}${nodad}`);
+  for (const a of [n.benign, ...(n.v6 ? [] : [n.gateway]), ...n.neighbours]) must(`ip -n ${n.ns.b} addr add ${a}/${n.bits} dev p${tag}b${id}${nodad}`);
 }
 
 const SERVER = (victim: string): string => `
@@ -95,8 +116,8 @@ export interface Lab {
  * Builds the lab and writes its config: EVE, state and control socket in a temp dir, the given
  * backend, fast retries, a 30 s port-scan window, then `extra` YAML appended.
  */
-export async function lab(t: TestContext, tag: string, third: number, backend: string, extra = ''): Promise<Lab> {
-  const n = net(tag, third);
+export async function lab(t: TestContext, tag: string, third: number, backend: string, extra = '', v6 = false): Promise<Lab> {
+  const n = net(tag, third, v6);
   const dir = tempDir(t);
   const children = withNamespaces(
     t,
@@ -115,7 +136,7 @@ export async function lab(t: TestContext, tag: string, third: number, backend: s
   const logs = new Map<ChildProcess, string>();
   writeFileSync(
     cfg,
-    `trusted: [${n.trusted}/32]\n` +
+    `trusted: [${n.trusted}/${n.v6 ? 128 : 32}]\n` +
       `outputs:\n  eve:\n    filename: ${eve}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\n` +
       `state:\n  path: ${db}\ncontrol:\n  socket: ${sock}\n` +
       `enforce:\n  backend: ${backend}\n  retry_initial: 500ms\n  retry_max: 1s\n` +
@@ -143,9 +164,9 @@ export async function lab(t: TestContext, tag: string, third: number, backend: s
     log: (p) => logs.get(p) ?? '',
     cli: (args, env = '') => inNs(n.ns.v, `env ${env} ${process.execPath} ${CLI} ${args.join(' ')} -c ${cfg}`),
     inNs,
-    connects: (ns, src) => inNs(ns, `curl -s -m 2 --interface ${src} http://${n.victim}:8080/`).stdout.includes('ok'),
+    connects: (ns, src) => inNs(ns, `curl -s -g -m 2 --interface ${src} http://${n.v6 ? `[${n.victim}]` : n.victim}:8080/`).stdout.includes('ok'),
     nmapSyn(src, ports = '1-200') {
-      const r = inNs(n.ns.a, `nmap -n -Pn -sS -e ${n.attackerIf} -S ${src} --max-retries 1 -p ${ports} ${n.victim}`);
+      const r = inNs(n.ns.a, `nmap ${n.v6 ? '-6 ' : ''}-n -Pn -sS -e ${n.attackerIf} -S ${src} --max-retries 1 -p ${ports} ${n.victim}`);
       assert.equal(r.code, 0, r.stderr);
     },
     nftSet: (set = 'ban4') => inNs(n.ns.v, `nft list set inet palisade ${set}`).stdout,
