@@ -129,7 +129,8 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
     const untimed = (e: any) => ({
       ...e,
       timestamp: null,
-      palisade: { ...e.palisade, ...(e.palisade.ban ? { ban: { ...e.palisade.ban, until: null } } : {}), evidence: { ...e.palisade.evidence, first_seen: null, last_seen: null } },
+      // A live ban's alert also carries the firewall's answer (dry-run here); a replay has none.
+      palisade: { ...e.palisade, enforcement: undefined, ...(e.palisade.ban ? { ban: { ...e.palisade.ban, until: null } } : {}), evidence: { ...e.palisade.evidence, first_seen: null, last_seen: null } },
     });
     assert.deepEqual(replayAlerts.map(untimed), liveAlerts.map(untimed));
     const ms = (ts: string) => Date.parse(ts.replace(/(\.\d{3})\d{3}\+0000$/, '$1Z'));

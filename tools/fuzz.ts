@@ -384,6 +384,8 @@ function verdict(res: RunResult): { why: string | null; summary: any } {
   if (res.timedOut) return { why: `hang (over ${HANG_MS / 1000} s)`, summary };
   if (res.code !== 0 && res.code !== 3) return { why: `exit ${res.code ?? res.signal}`, summary };
   if (res.stderr.includes('\n    at ')) return { why: 'JS stack trace on stderr', summary };
+  // Nothing could be read from any input: replay prints only the error (exit 3), no summary.
+  if (summary === null && res.code === 3 && /\[PAL_ERR_CAPTURE_(FORMAT|CORRUPT)\]/.test(res.stderr)) return { why: null, summary };
   if (summary === null) return { why: 'no JSON summary on stdout', summary };
   const open = (summary.files as { error: { code: string } | null }[]).find((f) => f.error?.code === 'PAL_ERR_CAPTURE_OPEN');
   if (open) return { why: 'PAL_ERR_CAPTURE_OPEN on a readable file', summary };

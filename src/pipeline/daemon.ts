@@ -142,7 +142,7 @@ export class Daemon {
         const b = d.ban;
         this.event({ action: 'narrowed', by: 'detector', scope: b.key, until: b.until, reason: `scope narrowed from ${d.narrowedFrom.toString()} to ${b.key}: ${d.narrowedBecause}`, at: b.since, kind: b.kind, offence: b.offence, origin: b.origin });
       }
-      if (this.opts.dryRun) {
+      if (this.opts.dryRun || this.enforcer.backend.name === 'dry-run') {
         d.enforcement = { status: 'dry-run' };
         this.opts.outputs?.alert(d);
       } else {
