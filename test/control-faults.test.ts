@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Cidr } from '../src/core/addr.js';
 import { PalisadeError } from '../src/core/errors.js';
 import { request } from '../src/control/client.js';
+import { rng } from '../tools/craft.js';
 import { MAX_BAN_SECONDS, MAX_LIMIT, parseRequest, type Handler, type Reply, type Request } from '../src/control/protocol.js';
 import { ControlServer, type ControlServerOptions } from '../src/control/server.js';
 import { sh, tempDir } from './helpers/cli.js';
@@ -106,17 +107,8 @@ function wellFormed(r: Request): void {
   if ('since' in r) assert.ok(r.since === null || (Number.isFinite(r.since) && r.since >= 0));
 }
 
-/** mulberry32: a small seeded PRNG, so the fuzz is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG (mulberry32) of the packet crafter, so the fuzz is the same on every run. */
+const prng = rng;
 
 const KEYS = ['cmd', 'target', 'seconds', 'reason', 'id', 'since', 'kind', 'limit', '__proto__', 'constructor', 'x', 'Target', ''];
 const CMDS = ['status', 'list', 'ban', 'unban', 'history', 'alerts', 'top', 'BAN', 'shutdown', '', 'toString', '__proto__'];
