@@ -48,6 +48,8 @@ const SSH_REFRESH_MS = 5_000;
 /** How long an operator's request waits for its firewall result. */
 const APPLIED_WAIT_MS = 20_000;
 const PRUNE_MS = 3600_000;
+/** Events written while no packet arrives (start, firewall results, operator bans) wait at most this. */
+const IDLE_FLUSH_MS = 1_000;
 /** A kernel timeout this far from the database's (seconds, or 1% of what is left) is re-applied. */
 const DRIFT_S = 5;
 
@@ -278,6 +280,11 @@ export class Daemon {
     };
     this.engine.policy.setHost(facts);
     this.timers.push(setInterval(refreshHost, HOST_REFRESH_MS), setInterval(refreshSsh, SSH_REFRESH_MS));
+    const outputs = this.opts.outputs;
+    if (outputs) {
+      outputs.flush();
+      this.timers.push(setInterval(() => outputs.flush(), IDLE_FLUSH_MS));
+    }
     if (this.store) {
       const store = this.store;
       const prune = (): void => {

@@ -6,8 +6,9 @@
 // daemon's store (`StateStore.open`) sets a corrupt file aside, reads a read-only one, and counts
 // write failures instead of throwing.
 
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Cidr } from '../core/addr.js';
 import { PalisadeError } from '../core/errors.js';
@@ -318,9 +319,32 @@ export class StateStore {
 
   /**
    * A copy in memory of a database that cannot be opened in place (a read-only folder cannot
-   * hold the WAL's -shm file): the file's bytes, marked as a rollback-journal database.
+   * hold the WAL's -shm file). Its write-ahead log holds the newest changes when the last run
+   * could not checkpoint (a full disk): the file and its log are copied to a private folder and
+   * opened there, so SQLite replays the log, then serialized into memory. Without a log, or if
+   * that fails, the file's bytes alone, marked as a rollback-journal database.
    */
   private copyInMemory(): Database.Database {
+    if (existsSync(`${this.path}-wal`)) {
+      let dir: string | null = null;
+      try {
+        dir = mkdtempSync(join(tmpdir(), 'palisade-state-'));
+        const copy = join(dir, 'state.db');
+        copyFileSync(this.path, copy);
+        copyFileSync(`${this.path}-wal`, `${copy}-wal`);
+        const replay = new Database(copy);
+        try {
+          replay.pragma('journal_mode = DELETE'); // checkpoints the log into the file
+          return this.openDb(replay.serialize(), false);
+        } finally {
+          replay.close();
+        }
+      } catch {
+        // the bytes alone below
+      } finally {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
+    }
     const bytes = readFileSync(this.path);
     if (bytes.length >= 20) bytes[18] = bytes[19] = 1;
     return this.openDb(bytes, false);
