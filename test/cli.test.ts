@@ -43,7 +43,7 @@ describe('defect 18: output formats and first contact', () => {
 
     const human: [string[], RegExp[]][] = [
       [['status'], [/^daemon\s+not running/m, /^bans\s+1 in force/m, /^state\s+\S+state\.db/m, /^protected\s+\d+ address/m, /^ {2}127\.0\.0\.0\/8\s+loopback/m]],
-      [['bans', 'list'], [/^SCOPE\s+REMAINING\s+UNTIL\s+OFFENCE\s+ORIGIN\s+KIND\s+REASON$/m, /^198\.18\.0\.7\s+59m\d+s\s+\S+\s+1\s+operator\s+operator\s+manual test$/m]],
+      [['bans', 'list'], [/^SCOPE\s+REMAINING\s+UNTIL\s+OFFENCE\s+ORIGIN\s+KIND\s+REASON$/m, /^198\.18\.0\.7\s+(59m\d+s|1h0m)\s+\S+\s+1\s+operator\s+operator\s+manual test$/m]],
       [['history', '198.18.0.7'], [/^198\.18\.0\.7: 1 ban, 0 notices$/m, /^BANS$/m, /^SINCE\s+UNTIL\s+SCOPE/m]],
       [['alerts'], [/^(no alerts recorded|TIME\s+SRC\s+DST\s+KIND)/m]],
       [['top'], [/^(no sources recorded|SRC\s+NOTICES\s+BANS\s+LAST)/m]],
