@@ -10,7 +10,11 @@
 //     on a smaller capture, and compares packets/s and sources flagged.
 //  5. With `--previous DIR` (a built checkout of the previous code), times that build's replay
 //     beside this one's, interleaved in the same runs, and reports the ratio new / previous.
-// Usage: npm run bench -- [--packets N] [--runs R] [--stream N] [--scapy-packets N] [--previous DIR] [--out FILE]
+//  6. Live capture (bench/live.ts, root only): tcpreplay over a veth pair at 50k, 100k, 200k
+//     packets/s and top speed, quiet and with one core busy; Palisade's received and dropped
+//     packets beside tcpdump's, and the highest rate each keeps under 0.1% loss.
+// Usage: npm run bench -- [--packets N] [--runs R] [--stream N] [--scapy-packets N] [--previous DIR]
+//                         [--live-seconds S] [--no-live] [--live-only] [--out FILE]
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -96,8 +100,43 @@ function enforceBench(): Record<string, unknown> | string {
   }
 }
 
+/** Runs bench/live.js (root, tcpreplay, tcpdump and ip needed). */
+function liveBench(): Record<string, unknown> | string {
+  if (process.argv.includes('--no-live')) return 'not run: --no-live';
+  if (process.getuid?.() !== 0 || !have('tcpreplay') || !have('tcpdump') || !have('ip')) return 'not run: needs root, tcpreplay, tcpdump and ip';
+  process.stderr.write('live capture: tcpreplay over a veth pair, palisade run beside tcpdump\n');
+  const r = spawnSync(process.execPath, [join(REPO, 'dist/bench/live.js'), '--seconds', String(arg('live-seconds', 10))], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) return `failed (exit ${r.status})`;
+  return JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+}
+
+function liveLines(live: Record<string, unknown> | string): string[] {
+  if (typeof live === 'string') return [` Live capture: ${live}`];
+  const out = [` Live capture (tcpreplay -K over veth, ${live.seconds} s or more per rate):`];
+  out.push(`  ${'load'.padEnd(14)} ${'rate'.padStart(8)} ${'sent/s'.padStart(9)}  ${'palisade recv'.padStart(13)} ${'kernel'.padStart(7)} ${'ring'.padStart(6)}  ${'tcpdump recv'.padStart(12)} ${'kernel'.padStart(7)}`);
+  for (const r of live.rows as any[]) {
+    out.push(
+      `  ${String(r.load).padEnd(14)} ${String(r.rate).padStart(8)} ${fmt(r.palisade.sent_pps).padStart(9)}  ${fmt(r.palisade.received).padStart(13)} ${fmt(r.palisade.kernel_drops).padStart(7)} ${fmt(r.palisade.ring_drops).padStart(6)}  ${fmt(r.tcpdump.received).padStart(12)} ${fmt(r.tcpdump.kernel_drops).padStart(7)}`,
+    );
+  }
+  for (const [load, h] of Object.entries(live.highest_lossless as Record<string, any>)) {
+    out.push(`  highest rate under 0.1% loss, ${load}: palisade ${fmt(h.palisade_lossless_pps)}/s, tcpdump ${fmt(h.tcpdump_lossless_pps)}/s (ratio ${h.ratio})`);
+  }
+  return out;
+}
+
 function main(): void {
   mkdirSync(OUT_DIR, { recursive: true });
+  if (process.argv.includes('--live-only')) {
+    const live = liveBench();
+    mkdirSync(dirname(OUT), { recursive: true });
+    writeFileSync(OUT, `${JSON.stringify({ date: new Date().toISOString(), live }, null, 2)}\n`);
+    process.stdout.write(`${liveLines(live).join('\n')}\n results: ${OUT}\n`);
+    return;
+  }
   const file = join(OUT_DIR, `bench-${N}.pcap`);
   process.stderr.write(`generating ${fmt(N)} packets into ${file}\n`);
   generate(file, N, 7);
@@ -180,6 +219,7 @@ function main(): void {
   }
 
   results.enforce = enforceBench();
+  results.live = liveBench();
 
   const scapyOk = existsSync(SCAPY) && spawnSync('/usr/bin/python3', ['-c', 'import scapy.all']).status === 0;
   if (scapyOk) {
@@ -234,6 +274,7 @@ function main(): void {
     out.push(line(`bulk ${fmt(en.bulk.addresses)} addresses, one batch`, `${en.bulk.seconds} s (set holds ${fmt(en.bulk.in_set_after)})`));
     out.push(line('seed method (iptables -A per address)', `${en.seed_iptables_per_address_ms} ms each: ~${en.seed_extrapolated_seconds_for_bulk} s for the bulk`));
   }
+  out.push(...liveLines(results.live as Record<string, unknown> | string));
   out.push(` results: ${OUT}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

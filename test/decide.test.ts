@@ -282,7 +282,9 @@ describe('honeypot replies', () => {
   it('answers a scanner SYN to a closed, allowed port with a valid SYN-ACK (IPv4 and IPv6)', () => {
     const hp = new Honeypot({ ports: [], rate: 100, memory: 600 });
     const sent: Buffer[] = [];
-    hp.inject = (f) => sent.push(f);
+    hp.inject = (f) => {
+      sent.push(f);
+    };
     hp.onDecision(scannerDecision('198.18.9.9'), T0);
     hp.onDecision(scannerDecision('2001:db8::9'), T0);
     const clock = { now: T0 + 1 };
@@ -315,7 +317,9 @@ describe('honeypot replies', () => {
   it('respects the allow-list, listening ports, the rate, protected sources and lifted bans', () => {
     const hp = new Honeypot({ ports: [3306, 5432, 8080], rate: 3, memory: 600 });
     let sent = 0;
-    hp.inject = () => sent++;
+    hp.inject = () => {
+      sent++;
+    };
     hp.onDecision(scannerDecision('198.18.9.9'), T0);
     hp.onDecision(scannerDecision('198.18.0.1', 'default gateway 198.18.0.1'), T0);
     hp.listening[8080] = 1;

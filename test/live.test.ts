@@ -2,7 +2,7 @@
 // hping3 sends a known number of TCP SYN, UDP and ICMP packets; `palisade run` on the other end
 // must count exactly those, a second instance with a BPF filter only what the filter passes, and
 // a replay of tcpdump's capture of the same traffic must give identical counts and events. The
-// namespaces are always removed, even when the test fails. Needs root, iproute2, hping3, tcpdump.
+// namespaces are always removed, even when the test fails. Needs root, iproute2, hping3, tcpdump, tcpreplay.
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,6 +10,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, replayJson, sh, tempDir } from './helpers/cli.js';
+import { fileURLToPath } from 'node:url';
 import { eveLines, exited, isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
 
 const NS_A = `pal-a-${process.pid}`;
@@ -20,6 +21,7 @@ const ADDR_A = '198.18.10.1';
 const ADDR_B = '198.18.10.2';
 /** Nobody owns it; A reaches it at B's MAC, so B's kernel never answers. */
 const SINK = '198.18.10.99';
+const GEN = fileURLToPath(new URL('../tools/gen-capture.js', import.meta.url));
 
 function setUp(): void {
   must(`ip netns add ${NS_A}`);
@@ -135,6 +137,35 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
     assert.deepEqual(replayAlerts.map(untimed), liveAlerts.map(untimed));
     const ms = (ts: string) => Date.parse(ts.replace(/(\.\d{3})\d{3}\+0000$/, '$1Z'));
     assert.ok(Math.abs(ms(replayAlerts[0].timestamp) - ms(liveAlerts[0].timestamp)) <= 1);
+  });
+
+  it('a burst at tcpreplay\'s top speed: every packet sent is received or counted as dropped; SIGTERM stops at once', { timeout: 120000 }, async (t) => {
+    const dir = tempDir(t);
+    const children = withNamespaces(t, setUp, tearDown);
+    const file = join(dir, 'burst.pcap');
+    must(`node ${GEN} ${file} 300000 5`);
+    const eve = join(dir, 'burst.eve.json');
+    const cfg = join(dir, 'burst.yaml');
+    writeFileSync(
+      cfg,
+      `outputs:\n  eve:\n    filename: ${eve}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\n` +
+        `enforce:\n  backend: dry-run\nstate:\n  path: ''\ncontrol:\n  socket: ''\n`,
+    );
+    const run = spawn('ip', ['netns', 'exec', NS_B, process.execPath, CLI, 'run', '-i', IF_B, '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(run);
+    await waitFor(run, 'stderr', /"msg":"capture started"/, 15000);
+    const out = must(`ip netns exec ${NS_A} tcpreplay -q -K -t --loop 2 -i ${IF_A} ${file} 2>&1`);
+    const sent = Number(/Actual: (\d+) packets/.exec(out)![1]);
+    assert.equal(sent, 600000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = Date.now();
+    run.kill('SIGTERM');
+    assert.equal(await exited(run), 0);
+    // No poll handle waits for one more packet: the process ends by itself, promptly.
+    assert.ok(Date.now() - t0 < 5000, `exit took ${Date.now() - t0} ms`);
+    const cap = eveLines(eve).filter((e) => e.event_type === 'stats').pop().stats.capture;
+    assert.equal(cap.packets + cap.kernel_drops + cap.ring_drops, sent, JSON.stringify(cap));
+    assert.equal(cap.kernel_packets, sent, 'the kernel saw every packet sent');
   });
 
   it('reports a missing interface (exit 4) and a filter that does not compile (exit 2)', () => {

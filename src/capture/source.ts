@@ -12,6 +12,8 @@ export interface CaptureStats {
   kernelPackets: number;
   kernelDrops: number;
   kernelIfDrops: number;
+  /** Packets the kernel delivered that Palisade's own ring had no room for (live; see capture/live.ts). */
+  ringDrops: number;
   /** Records cut short at the end of the input (a capture killed mid-write). */
   truncatedRecords: number;
   /** Packets skipped because their record could not be delivered (oversized, unknown interface). */
@@ -42,5 +44,5 @@ export interface PacketSource {
 }
 
 export function emptyCaptureStats(): CaptureStats {
-  return { packets: 0, bytes: 0, kernelPackets: 0, kernelDrops: 0, kernelIfDrops: 0, truncatedRecords: 0, skippedRecords: 0, badTimestamps: 0 };
+  return { packets: 0, bytes: 0, kernelPackets: 0, kernelDrops: 0, kernelIfDrops: 0, ringDrops: 0, truncatedRecords: 0, skippedRecords: 0, badTimestamps: 0 };
 }

@@ -158,7 +158,7 @@ function labelled(label: string, text: string, rest: readonly string[] = []): st
   return `${label.padEnd(10)}  ${[text, ...rest].filter((x) => x !== '').join('  ')}\n`;
 }
 
-const STATUS_KEYS = ['healthy', 'problems', 'daemon', 'pid', 'interface', 'uptime', 'packets', 'notices', 'decide', 'enforce', 'state', 'outputs', 'protected'];
+const STATUS_KEYS = ['healthy', 'problems', 'daemon', 'pid', 'interface', 'uptime', 'packets', 'capture', 'notices', 'decide', 'enforce', 'state', 'outputs', 'protected'];
 
 /**
  * The `status` report: the daemon (or the database when none runs), counters, bans in force, the
@@ -177,7 +177,14 @@ export function formatStatus(result: unknown): string {
   } else {
     out += labelled('daemon', s.daemon === false ? 'not running (read from the state database)' : cell(s.daemon));
   }
-  if ('packets' in s) out += labelled('packets', cell(s.packets));
+  if (isRow(s.capture)) {
+    const c = s.capture;
+    out += labelled(
+      'capture',
+      `${cell(c.packets)} packets, ${cell(c.kernel_drops)} dropped by the kernel, ${cell(c.ring_drops)} by Palisade's ring`,
+      pairs(c, ['packets', 'kernel_drops', 'ring_drops']),
+    );
+  } else if ('packets' in s) out += labelled('packets', cell(s.packets));
   if ('notices' in s) out += labelled('notices', cell(s.notices));
   if (isRow(s.decide)) out += labelled('bans', `${cell(s.decide.active)} in force`, pairs(s.decide, ['active']));
   else if ('decide' in s) out += labelled('decide', cell(s.decide));

@@ -218,9 +218,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * Exits once stdout and stderr have drained (a large write to a pipe completes asynchronously).
- * Exiting explicitly matters after live capture: node_pcap can leave its poll handle referenced
- * after close (see capture/live.ts), which would keep the process alive.
+ * Sets the exit code once stdout and stderr have drained (a large write to a pipe completes
+ * asynchronously). The process then ends by itself: nothing is left holding the event loop, live
+ * capture included (its thread is joined and its wake-up handle released at stop).
  */
 function exitAfterFlush(code: number): void {
   let pending = 2;
@@ -231,7 +231,7 @@ function exitAfterFlush(code: number): void {
     if (stdoutError && stdoutError.code !== 'EPIPE' && code === 0) {
       code = reportError(new PalisadeError('PAL_ERR_OUTPUT_WRITE', `stdout: ${stdoutError.message}`));
     }
-    process.exit(code);
+    process.exitCode = code;
   };
   process.stdout.write('', (e?: Error | null) => {
     if (e) stdoutError ??= e;

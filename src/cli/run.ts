@@ -76,6 +76,7 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
         kernel_packets: s.kernelPackets,
         kernel_drops: s.kernelDrops,
         kernel_ifdrops: s.kernelIfDrops,
+        ring_drops: s.ringDrops,
         alerts: engine.policy.alerts,
         bans: engine.policy.banned,
       },

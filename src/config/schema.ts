@@ -157,8 +157,13 @@ export const configSchema = z.strictObject({
       /** 32 MiB of kernel ring: a few hundred ms of a 1 Gb/s burst. */
       buffer_size: size('32MiB'),
       promiscuous: bool(true),
-      /** 0: immediate delivery, lowest latency; larger values batch packets. */
-      timeout_ms: int(0, 10000, 0),
+      /**
+       * The kernel hands over its ring blocks at least this often (TPACKET_V3's block timeout);
+       * 0: immediate mode (TPACKET_V2, one wake-up of the capture thread per packet).
+       */
+      timeout_ms: int(0, 10000, 1),
+      /** Palisade's own ring between the capture thread and the pipeline (docs/capture.md). */
+      ring_size: size('64MiB'),
     })
     .prefault({}),
   /** Sources never acted on. Loopback is always added. */

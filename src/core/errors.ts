@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   PAL_ERR_CAPTURE_CORRUPT: { exit: 3, about: 'a capture file is corrupt past a given byte offset' },
   PAL_ERR_LIVE_UNAVAILABLE: { exit: 4, about: 'live capture is not available (libpcap binding missing)' },
   PAL_ERR_LIVE_OPEN: { exit: 4, about: 'the capture interface cannot be opened' },
+  PAL_ERR_LIVE_CAPTURE: { exit: 4, about: 'live capture failed while running (the interface went away)' },
   PAL_ERR_NO_INTERFACE: { exit: 4, about: 'no interface was named and no default route was found' },
   PAL_ERR_OUTPUT_OPEN: { exit: 5, about: 'an output file cannot be opened or written' },
   PAL_ERR_OUTPUT_WRITE: { exit: 5, about: 'writing to an output failed (disk full, closed pipe, device error)' },

@@ -44,7 +44,8 @@ export class Honeypot {
   private tokens: number;
   private tokensAt = 0;
   private readonly frame = Buffer.alloc(128);
-  inject: ((frame: Buffer) => void) | null = null;
+  /** Sends a frame on the capture interface; false when the interface refused it (counted). */
+  inject: ((frame: Buffer) => boolean | void) | null = null;
   /** Ports answered per scanner (v4: address * 65536 + port; v6: text), until when to watch. */
   private readonly answered = new Map<number | string, number>();
   readonly stats = {
@@ -53,6 +54,7 @@ export class Honeypot {
     not_allowed: 0,
     listening: 0,
     not_injectable: 0,
+    inject_failed: 0,
     scanners: 0,
     /** What scanners did next on answered ports: reset, completed the handshake, sent data. */
     followup_rst: 0,
@@ -145,7 +147,10 @@ export class Honeypot {
       return;
     }
     this.tokens -= 1;
-    this.inject(frame);
+    if (this.inject(frame) === false) {
+      this.stats.inject_failed++;
+      return;
+    }
     this.stats.replies++;
     if (this.answered.size >= MAX_SCANNERS) this.answered.clear();
     this.answered.set(this.answeredKey(p), now + FOLLOW_UP);

@@ -45,6 +45,6 @@ export function formatStatsLine(stats: Record<string, unknown>): string {
   const f = (x: number | undefined): string => (x ?? 0).toLocaleString('en-US');
   return (
     `stats: ${f(d.pkts)} packets, ${f(d.bytes)} bytes, ${f(d.invalid)} invalid, ` +
-    `${f(cap.kernel_drops)} dropped by the kernel, ${f(det.alerts)} alerts`
+    `${f(cap.kernel_drops)} dropped by the kernel, ${f(cap.ring_drops)} by Palisade's ring, ${f(det.alerts)} alerts`
   );
 }

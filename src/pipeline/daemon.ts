@@ -25,6 +25,7 @@ import { Engine } from './engine.js';
 import { hostFacts, sshPeersAsync } from './host.js';
 import type { HostFacts } from '../decide/protect.js';
 import { Operator } from './operator.js';
+import { DropWatch } from '../capture/drops.js';
 import type { LiveSource } from '../capture/live.js';
 import { openLive, startLive, type LiveRun } from './run.js';
 
@@ -48,8 +49,8 @@ const SSH_REFRESH_MS = 5_000;
 /** How long an operator's request waits for its firewall result. */
 const APPLIED_WAIT_MS = 20_000;
 const PRUNE_MS = 3600_000;
-/** Events written while no packet arrives (start, firewall results, operator bans) wait at most this. */
-const IDLE_FLUSH_MS = 1_000;
+/** Capture drops are weighed over this interval; more than 0.1% is warned about and unhealthy. */
+const DROP_WATCH_MS = 10_000;
 /** A kernel timeout this far from the database's (seconds, or 1% of what is left) is re-applied. */
 const DRIFT_S = 5;
 
@@ -72,6 +73,7 @@ export class Daemon {
   readonly honeypot: Honeypot | null;
   private control: ControlServer | null = null;
   private live: LiveRun | null = null;
+  private readonly drops = new DropWatch();
   private source: LiveSource | null = null;
   private timers: NodeJS.Timeout[] = [];
   private readonly log: Log;
@@ -280,11 +282,6 @@ export class Daemon {
     };
     this.engine.policy.setHost(facts);
     this.timers.push(setInterval(refreshHost, HOST_REFRESH_MS), setInterval(refreshSsh, SSH_REFRESH_MS));
-    const outputs = this.opts.outputs;
-    if (outputs) {
-      outputs.flush();
-      this.timers.push(setInterval(() => outputs.flush(), IDLE_FLUSH_MS));
-    }
     if (this.store) {
       const store = this.store;
       const prune = (): void => {
@@ -430,6 +427,10 @@ export class Daemon {
       if (!h.ok) out.push(...(h.problems.length ? h.problems.map((p) => `state: ${p}`) : [`state: ${h.lastError ?? 'unhealthy'}`]));
     }
     for (const o of this.opts.outputs?.health() ?? []) if (!o.ok) out.push(`output ${o.path}: ${o.last_error ?? 'failing'}`);
+    const d = this.drops.last;
+    if (d && this.drops.lossy()) {
+      out.push(`capture: ${(d.ratio * 100).toFixed(2)}% of packets lost in the last ${DROP_WATCH_MS / 1000} s (${d.kernelDrops} by the kernel, ${d.ringDrops} by Palisade's ring)`);
+    }
     return out;
   }
 
@@ -444,6 +445,7 @@ export class Daemon {
       interface: this.live?.source.name ?? null,
       uptime: Math.round(process.uptime()),
       packets: e.captureStats().packets,
+      capture: e.captureSection(),
       notices: e.noticeCount,
       decide: e.policy.stats(),
       enforce: { ...this.enforcer.metrics(), quarantined: this.quarantined, awaiting: this.awaiting.size },
@@ -458,7 +460,7 @@ export class Daemon {
   openCapture(onWarning: (msg: string) => void): LiveSource {
     const c = this.cfg.capture;
     this.source = openLive(
-      { iface: c.interface, filter: c.filter, snaplen: c.snaplen, bufferSize: c.buffer_size, promiscuous: c.promiscuous, timeoutMs: c.timeout_ms },
+      { iface: c.interface, filter: c.filter, snaplen: c.snaplen, bufferSize: c.buffer_size, promiscuous: c.promiscuous, timeoutMs: c.timeout_ms, ringSize: c.ring_size },
       onWarning,
     );
     return this.source;
@@ -468,6 +470,18 @@ export class Daemon {
   capture(): LiveRun {
     const source = this.source!;
     this.live = startLive(this.engine, source);
+    this.drops.observe(source.stats());
+    const watch = setInterval(() => {
+      const w = this.drops.observe(source.stats());
+      if (w && this.drops.lossy()) {
+        this.log.warn(
+          { seen: w.seen, kernel_drops: w.kernelDrops, ring_drops: w.ringDrops, interval_s: DROP_WATCH_MS / 1000 },
+          `capture on ${source.name} lost ${(w.ratio * 100).toFixed(2)}% of packets in the last ${DROP_WATCH_MS / 1000} s`,
+        );
+      }
+    }, DROP_WATCH_MS);
+    watch.unref();
+    this.timers.push(watch);
     if (this.honeypot) this.honeypot.inject = (frame) => source.inject(frame);
     return this.live;
   }

@@ -252,6 +252,7 @@ export class Engine {
       kernel_packets: cap.kernelPackets,
       kernel_drops: cap.kernelDrops,
       kernel_ifdrops: cap.kernelIfDrops,
+      ring_drops: cap.ringDrops,
       truncated_records: cap.truncatedRecords,
       skipped_records: cap.skippedRecords,
       bad_timestamps: cap.badTimestamps,
