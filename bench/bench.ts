@@ -123,7 +123,8 @@ function liveLines(live: Record<string, unknown> | string): string[] {
     );
   }
   for (const [load, h] of Object.entries(live.highest_lossless as Record<string, any>)) {
-    out.push(`  highest rate under 0.1% loss, ${load}: palisade ${fmt(h.palisade_lossless_pps)}/s, tcpdump ${fmt(h.tcpdump_lossless_pps)}/s (ratio ${h.ratio})`);
+    const top = h.palisade_lossless_at_every_rate && h.tcpdump_lossless_at_every_rate ? '; both lossless up to the sender\'s top speed, which differs between passes' : '';
+    out.push(`  highest rate under 0.1% loss, ${load}: palisade ${fmt(h.palisade_lossless_pps)}/s, tcpdump ${fmt(h.tcpdump_lossless_pps)}/s (ratio ${h.ratio}${top})`);
   }
   return out;
 }

@@ -4,7 +4,8 @@
 // the rates while another process keeps one core busy. Reports, per rate, what was sent and what
 // each listener received and dropped, and the highest rate at which each drops under 0.1%.
 // Needs root, iproute2, tcpreplay and tcpdump. Prints JSON on stdout; progress on stderr.
-// Usage: node dist/bench/live.js [--seconds S] [--rates 50000,100000,200000,top] [--sender tcpreplay|trafgen]
+// Also reports the CPU seconds of Palisade's JS thread and capture thread in each pass.
+// Usage: node dist/bench/live.js [--seconds S] [--rates 50000,100000,200000,top] [--timeout-ms N]
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -90,11 +91,10 @@ interface Sent {
 }
 
 /** Sends the capture at `rate` packets/s (or top speed) for about SECONDS. */
-function send(file: string, rate: number | 'top', sender: string): Sent {
-  const loops = Math.max(1, Math.ceil(((rate === 'top' ? 300_000 : rate) * SECONDS) / FILE_PACKETS));
+function send(file: string, rate: number | 'top'): Sent {
+  // Looped as often as it takes, for SECONDS (at top speed the file lasts well under a second).
   const speed = rate === 'top' ? ['-t'] : ['--pps', String(rate)];
-  if (sender === 'trafgen') throw new Error('trafgen sender: not wired (tcpreplay is)');
-  const r = sh(`ip netns exec ${NS_TX} tcpreplay -q -K --loop ${loops} ${speed.join(' ')} -i ${IF_TX} ${file} 2>&1`);
+  const r = sh(`ip netns exec ${NS_TX} tcpreplay -q -K --loop 100000 --duration ${SECONDS} ${speed.join(' ')} -i ${IF_TX} ${file} 2>&1`);
   const m = /Actual: (\d+) packets \(\d+ bytes\) sent in ([\d.]+) seconds/.exec(r.out);
   if (!m) throw new Error(`tcpreplay: ${r.out}`);
   const packets = Number(m[1]);
@@ -109,20 +109,37 @@ interface Received {
   loss: number;
 }
 
-async function palisadePass(file: string, rate: number | 'top', sender: string, dir: string): Promise<Received & { sent: Sent }> {
+/** CPU seconds per thread name of a process (utime + stime from /proc/PID/task/TID/stat). */
+function threadCpu(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const tick = 100; // USER_HZ
+  for (const tid of sh(`ls /proc/${pid}/task`).out.trim().split(/\s+/)) {
+    const st = sh(`cat /proc/${pid}/task/${tid}/stat`).out;
+    const m = /^\d+ \((.*)\) (.*)$/s.exec(st.trim());
+    if (!m) continue;
+    const f = m[2]!.split(' ');
+    const name = m[1]! === 'node' || m[1]! === 'palisade' ? 'js' : m[1]!;
+    out[name] = Math.round(((out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / tick) * 100) / 100;
+  }
+  return out;
+}
+
+async function palisadePass(file: string, rate: number | 'top', dir: string): Promise<Received & { sent: Sent; cpu: Record<string, number> }> {
   const eve = join(dir, 'eve.json');
   rmSync(eve, { force: true });
   const cfg = join(dir, 'palisade.yaml');
   writeFileSync(
     cfg,
     `outputs:\n  eve:\n    filename: ${eve}\n  stdout:\n    enabled: false\nstats:\n  interval: 1h\n` +
-      `enforce:\n  backend: dry-run\nstate:\n  path: ''\ncontrol:\n  socket: ''\n`,
+      `enforce:\n  backend: dry-run\nstate:\n  path: ''\ncontrol:\n  socket: ''\n` +
+      (argOf('timeout-ms') !== undefined ? `capture:\n  timeout_ms: ${Number(argOf('timeout-ms'))}\n` : ''),
   );
   const p = inRx([process.execPath, CLI, 'run', '-i', IF_RX, '-c', cfg]);
   const out = collect(p);
   await waitFor(out.text, /"msg":"capture started"/, 20000);
-  const sent = send(file, rate, sender);
+  const sent = send(file, rate);
   await sleep(1500);
+  const cpu = threadCpu(p.pid!);
   p.kill('SIGTERM');
   const code = await out.exited;
   if (code !== 0) throw new Error(`palisade run exited ${code}: ${out.text().slice(-2000)}`);
@@ -133,14 +150,14 @@ async function palisadePass(file: string, rate: number | 'top', sender: string, 
     .filter((e) => e.event_type === 'stats')
     .pop().stats.capture;
   const lost = stats.kernel_drops + stats.ring_drops;
-  return { sent, received: stats.packets, kernel_drops: stats.kernel_drops, ring_drops: stats.ring_drops, loss: lost / sent.packets };
+  return { sent, received: stats.packets, kernel_drops: stats.kernel_drops, ring_drops: stats.ring_drops, loss: lost / sent.packets, cpu };
 }
 
-async function tcpdumpPass(file: string, rate: number | 'top', sender: string): Promise<Received & { sent: Sent }> {
+async function tcpdumpPass(file: string, rate: number | 'top'): Promise<Received & { sent: Sent }> {
   const p = inRx(['tcpdump', '-i', IF_RX, '-n', '-B', String(32 * 1024), '-w', '/dev/null']);
   const out = collect(p);
   await waitFor(out.text, /listening on/, 20000);
-  const sent = send(file, rate, sender);
+  const sent = send(file, rate);
   await sleep(1500);
   p.kill('SIGINT');
   await out.exited;
@@ -163,7 +180,6 @@ async function main(): Promise<void> {
   mkdirSync(OUT_DIR, { recursive: true });
   const file = join(OUT_DIR, `mix-${FILE_PACKETS}.pcap`);
   if (!existsSync(file) || statSync(file).size === 0) must(`node ${GEN} ${file} ${FILE_PACKETS} 11`);
-  const sender = argOf('sender') ?? 'tcpreplay';
   const rows: Record<string, unknown>[] = [];
   setUp();
   let busy: ChildProcess | null = null;
@@ -172,12 +188,12 @@ async function main(): Promise<void> {
       if (load !== 'quiet') busy = busyCore();
       for (const rate of RATES) {
         log(`live: ${rate === 'top' ? 'top speed' : `${rate} packets/s`}, ${load}`);
-        const pal = await palisadePass(file, rate, sender, OUT_DIR);
-        const tcd = await tcpdumpPass(file, rate, sender);
+        const pal = await palisadePass(file, rate, OUT_DIR);
+        const tcd = await tcpdumpPass(file, rate);
         rows.push({
           load,
           rate: rate === 'top' ? 'top' : rate,
-          palisade: { sent: pal.sent.packets, sent_pps: pal.sent.pps, received: pal.received, kernel_drops: pal.kernel_drops, ring_drops: pal.ring_drops, loss: round(pal.loss) },
+          palisade: { sent: pal.sent.packets, sent_pps: pal.sent.pps, received: pal.received, kernel_drops: pal.kernel_drops, ring_drops: pal.ring_drops, loss: round(pal.loss), cpu_s: pal.cpu },
           tcpdump: { sent: tcd.sent.packets, sent_pps: tcd.sent.pps, received: tcd.received, kernel_drops: tcd.kernel_drops, loss: round(tcd.loss) },
         });
       }
@@ -199,10 +215,12 @@ async function main(): Promise<void> {
     ['quiet', 'one core busy'].map((load) => {
       const p = best(load, 'palisade');
       const t = best(load, 'tcpdump');
-      return [load, { palisade_lossless_pps: p, tcpdump_lossless_pps: t, ratio: t ? round(p / t) : null }];
+      const at = (who: 'palisade' | 'tcpdump'): boolean =>
+        (rows as { load: string; rate: unknown; palisade: { loss: number }; tcpdump: { loss: number } }[]).every((r) => r.load !== load || r[who].loss < LOSSLESS);
+      return [load, { palisade_lossless_pps: p, tcpdump_lossless_pps: t, ratio: t ? round(p / t) : null, palisade_lossless_at_every_rate: at('palisade'), tcpdump_lossless_at_every_rate: at('tcpdump') }];
     }),
   );
-  process.stdout.write(`${JSON.stringify({ sender, seconds: SECONDS, file_packets: FILE_PACKETS, rows, highest_lossless: summary }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ sender: 'tcpreplay -K', timeout_ms: argOf('timeout-ms') ?? 'default', seconds: SECONDS, file_packets: FILE_PACKETS, rows, highest_lossless: summary }, null, 2)}\n`);
 }
 
 const round = (x: number): number => Math.round(x * 100000) / 100000;

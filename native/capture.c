@@ -7,12 +7,14 @@
 //   u32 ts_sec, u32 ts_nsec, u32 caplen, u32 wirelen, then caplen bytes padded to 16.
 // caplen 0xFFFFFFFF marks a wrap: the rest of the ring up to its end is skipped.
 
+#define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <pcap/pcap.h>
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -27,6 +29,8 @@
 #define WRAP 0xFFFFFFFFu
 #define ALIGN16(n) (((n) + 15u) & ~(size_t)15u)
 #define STATS_EVERY_MS 100
+/** JS is woken at most this often (ns): in immediate mode packets come one by one. */
+#define WAKE_GAP_NS 200000u
 
 typedef struct {
   pcap_t *p;
@@ -51,10 +55,10 @@ typedef struct {
   int closed;
 } Cap;
 
-static uint64_t now_ms(void) {
+static uint64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 static void fail(Cap *c, const char *what, const char *why) {
@@ -111,17 +115,20 @@ static void wake(Cap *c) {
 static void *capture_loop(void *arg) {
   Cap *c = (Cap *)arg;
   struct pollfd fds[2] = {{pcap_get_selectable_fd(c->p), POLLIN, 0}, {c->stopfd, POLLIN, 0}};
-  uint64_t next_stats = 0;
+  uint64_t next_stats = 0, last_wake = 0;
+  int wake_due = 0; // records published since the last wake, held back by WAKE_GAP_NS
   for (;;) {
-    int n = poll(fds, 2, STATS_EVERY_MS);
+    struct timespec tmo = {0, STATS_EVERY_MS * 1000000L};
+    if (wake_due) {
+      uint64_t since = now_ns() - last_wake;
+      tmo.tv_nsec = since >= WAKE_GAP_NS ? 0 : (long)(WAKE_GAP_NS - since);
+    }
+    int n = ppoll(fds, 2, &tmo, NULL);
     if (n < 0 && errno != EINTR) {
       fail(c, "poll", strerror(errno));
       break;
     }
     if (fds[1].revents) break;
-    if (fds[0].revents & (POLLERR | POLLNVAL)) {
-      // libpcap reports why (the interface went down) on its next read.
-    }
     for (int i = 0; i < 1024; i++) {
       int k = pcap_dispatch(c->p, -1, on_packet, (u_char *)c);
       if (k < 0) {
@@ -135,13 +142,18 @@ static void *capture_loop(void *arg) {
     if (c->wrote) {
       c->wrote = 0;
       atomic_store_explicit(&c->w, c->wlocal, memory_order_release);
+      wake_due = 1;
+    }
+    uint64_t t = now_ns();
+    if (wake_due && t - last_wake >= WAKE_GAP_NS) {
       wake(c);
+      last_wake = t;
+      wake_due = 0;
     }
     if (atomic_load(&c->failed)) break;
-    uint64_t t = now_ms();
     if (t >= next_stats) {
       read_stats(c);
-      next_stats = t + STATS_EVERY_MS;
+      next_stats = t + STATS_EVERY_MS * 1000000ull;
     }
   }
   read_stats(c);
@@ -329,6 +341,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     c->tsfn = NULL;
     return throw_code(env, "PAL_ERR_LIVE_OPEN", "cannot start the capture thread");
   }
+  pthread_setname_np(c->thread, "pal-capture"); // what top -H and /proc/PID/task show
   c->running = 1;
   return NULL;
 }
