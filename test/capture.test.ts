@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { DropWatch } from '../src/capture/drops.js';
 import { FileSource } from '../src/capture/file-source.js';
+import { emptyCaptureStats } from '../src/capture/source.js';
 import { PalisadeError } from '../src/core/errors.js';
 import { LinkType, PF, Packet } from '../src/core/packet.js';
 import { Decoder } from '../src/decode/decoder.js';
@@ -416,5 +418,27 @@ describe('defect 17: field-proof capture reading', () => {
       new FileSource(d).run(new Packet(), () => {}),
       (e: unknown) => e instanceof PalisadeError && e.code === 'PAL_ERR_CAPTURE_OPEN' && /is a directory/.test(e.message),
     );
+  });
+});
+
+describe('live capture: drop accounting', () => {
+  it('weighs kernel and ring drops per interval against what the kernel saw; 0.1% is the line', () => {
+    const w = new DropWatch();
+    const s = emptyCaptureStats();
+    assert.equal(w.observe(s), null);
+    assert.equal(w.lossy(), false);
+    Object.assign(s, { kernelPackets: 1_000_000, kernelDrops: 600, ringDrops: 400 });
+    assert.deepEqual(w.observe(s), { seen: 1_000_000, kernelDrops: 600, ringDrops: 400, ratio: 0.001 });
+    assert.equal(w.lossy(), false, 'exactly 0.1% is not over it');
+    Object.assign(s, { kernelPackets: 2_000_000, kernelDrops: 1200, ringDrops: 401 });
+    assert.equal(w.observe(s)!.ringDrops, 1);
+    assert.equal(w.lossy(), false);
+    Object.assign(s, { kernelPackets: 2_001_000, ringDrops: 403 });
+    w.observe(s);
+    assert.ok(w.lossy(), '2 lost of 1,000 is over 0.1%');
+    // An interval that saw nothing but lost something is all loss; an idle one is none.
+    Object.assign(s, { ringDrops: 404 });
+    assert.equal(w.observe(s)!.ratio, 1);
+    assert.equal(w.observe(s)!.ratio, 0);
   });
 });

@@ -80,6 +80,7 @@ describe('defect 18: output formats and first contact', () => {
       packets: 100,
       notices: 3,
       decide: { active: 2, alerts: 3 },
+      capture: { packets: 100, kernel_packets: 103, kernel_drops: 2, ring_drops: 1 },
       enforce: { backend: 'nftables', healthy: false, failures: 2, pending: 1, last_error: 'nft: value too large' },
       state: { path: '/var/lib/palisade/palisade.db', healthy: true, notices: 1 },
       outputs: { eve: { healthy: false, errors: 3, last_error: 'ENOSPC' } },
@@ -89,7 +90,7 @@ describe('defect 18: output formats and first contact', () => {
     });
     for (const re of [
       /^daemon\s+running \(pid 4242, interface eth0, up 1h2m\)$/m,
-      /^packets\s+100$/m,
+      /^capture\s+100 packets, 2 dropped by the kernel, 1 by Palisade's ring {2}kernel_packets=103$/m,
       /^notices\s+3$/m,
       /^bans\s+2 in force {2}alerts=3$/m,
       /^firewall\s+nftables UNHEALTHY {2}failures=2 {2}pending=1 {2}last_error=nft: value too large$/m,

@@ -9,8 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI, replayJson, sh, tempDir } from './helpers/cli.js';
-import { fileURLToPath } from 'node:url';
+import { CLI, GEN, replayJson, sh, tempDir } from './helpers/cli.js';
 import { eveLines, exited, isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
 
 const NS_A = `pal-a-${process.pid}`;
@@ -21,7 +20,6 @@ const ADDR_A = '198.18.10.1';
 const ADDR_B = '198.18.10.2';
 /** Nobody owns it; A reaches it at B's MAC, so B's kernel never answers. */
 const SINK = '198.18.10.99';
-const GEN = fileURLToPath(new URL('../tools/gen-capture.js', import.meta.url));
 
 function setUp(): void {
   must(`ip netns add ${NS_A}`);
