@@ -336,8 +336,16 @@ describe('honeypot replies', () => {
     assert.equal(sent, 4, 'the bucket refills');
     assert.deepEqual(
       { ...hp.stats, scanners: 0 },
-      { replies: 4, rate_limited: 7, not_allowed: 1, listening: 1, not_injectable: 0, scanners: 0, followup_rst: 0, followup_ack: 0, followup_data: 0, followup_bytes: 0 },
+      { replies: 4, rate_limited: 7, not_allowed: 1, listening: 1, not_injectable: 0, inject_failed: 0, scanners: 0, followup_rst: 0, followup_ack: 0, followup_data: 0, followup_bytes: 0 },
     );
+    // A frame the interface refuses (ENOBUFS, link down) is counted, not a reply, and never throws.
+    const inject = hp.inject;
+    hp.inject = () => false;
+    clock.now += 1;
+    send('198.18.9.9', 3306);
+    assert.equal(hp.stats.inject_failed, 1);
+    assert.equal(hp.stats.replies, 4);
+    hp.inject = inject;
     // What the scanner does next on an answered port is recorded; on other ports it is not.
     const next = (port: number, flags: number, payload = Buffer.alloc(0)): void =>
       hp.onPacket(decodeOne(1, eth(0x0800, ipv4({ src: '198.18.9.9', dst: '198.18.0.2', proto: 6 }, tcp({ sport: 40000, dport: port, flags }, payload)))).p, clock);

@@ -62,8 +62,8 @@ describe('console', () => {
       '2025-11-24 16:00:00.000  ALERT MEDIUM  syn_rate  2001:db8::bad -> 2001:db8::1:22 TCP  PALISADE SYN rate',
     );
     assert.equal(
-      formatStatsLine({ decoder: { pkts: 1234567, bytes: 99, invalid: 2 }, capture: { kernel_drops: 5 }, detect: { alerts: 1 } }),
-      'stats: 1,234,567 packets, 99 bytes, 2 invalid, 5 dropped by the kernel, 1 alerts',
+      formatStatsLine({ decoder: { pkts: 1234567, bytes: 99, invalid: 2 }, capture: { kernel_drops: 5, ring_drops: 3 }, detect: { alerts: 1 } }),
+      "stats: 1,234,567 packets, 99 bytes, 2 invalid, 5 dropped by the kernel, 3 by Palisade's ring, 1 alerts",
     );
   });
 });
