@@ -166,6 +166,21 @@ describe('live capture', { skip: isRoot ? false : 'needs root for network namesp
     assert.equal(cap.kernel_packets, sent, 'the kernel saw every packet sent');
   });
 
+  it('an interface removed under a running capture ends it with PAL_ERR_LIVE_CAPTURE, exit 4, not a quiet success', { timeout: 60000 }, async (t) => {
+    const dir = tempDir(t);
+    const children = withNamespaces(t, setUp, tearDown);
+    const cfg = join(dir, 'gone.yaml');
+    writeFileSync(cfg, `outputs:\n  stdout:\n    enabled: false\n  eve:\n    enabled: false\nenforce:\n  backend: dry-run\nstate:\n  path: ''\ncontrol:\n  socket: ''\n`);
+    const run = spawn('ip', ['netns', 'exec', NS_B, process.execPath, CLI, 'run', '-i', IF_B, '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(run);
+    let log = '';
+    run.stderr!.on('data', (d) => (log += d));
+    await waitFor(run, 'stderr', /"msg":"capture started"/, 15000);
+    must(`ip -n ${NS_A} link del ${IF_A}`);
+    assert.equal(await exited(run), 4);
+    assert.match(log, /PAL_ERR_LIVE_CAPTURE/);
+  });
+
   it('reports a missing interface (exit 4) and a filter that does not compile (exit 2)', () => {
     const missing = sh(`node ${CLI} run -i nosuchif0 -c /dev/null`);
     assert.equal(missing.code, 4);

@@ -5,6 +5,7 @@
 
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
+import { exitCodeOf, PalisadeError, type ErrorCode } from '../core/errors.js';
 import { Outputs } from '../output/outputs.js';
 import { Daemon } from '../pipeline/daemon.js';
 import { logDestination } from './log.js';
@@ -52,6 +53,7 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
   if (opts.dryRun) log.info({}, 'dry run: decisions are logged, the firewall is never touched');
 
   let stopping = false;
+  let failure: PalisadeError | null = null;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
@@ -82,6 +84,12 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
       },
       'capture stopped',
     );
+    if (report.error) {
+      // The interface went away, or the capture failed: said aloud, and the exit code says so
+      // (a service manager restarts the daemon).
+      failure = new PalisadeError(report.error.code as ErrorCode, report.error.message);
+      log.error({ code: report.error.code }, report.error.message);
+    }
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
@@ -89,5 +97,5 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
     await daemon.close();
     outputs.close();
   }
-  return 0;
+  return failure ? exitCodeOf(failure) : 0;
 }
