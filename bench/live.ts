@@ -8,9 +8,10 @@
 // Usage: node dist/bench/live.js [--seconds S] [--rates 50000,100000,200000,top] [--timeout-ms N]
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeNamespaces, vethPair } from '../tools/veth.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -45,24 +46,7 @@ const NS_RX = `pal-lrx-${ID}`;
 const IF_TX = `plt${ID}`;
 const IF_RX = `plr${ID}`;
 
-function setUp(): void {
-  must(`ip netns add ${NS_TX}`);
-  must(`ip netns add ${NS_RX}`);
-  for (const ns of [NS_TX, NS_RX]) {
-    must(`ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`);
-    must(`ip -n ${ns} link set lo up`);
-  }
-  must(`ip link add ${IF_TX} netns ${NS_TX} type veth peer name ${IF_RX} netns ${NS_RX}`);
-  must(`ip -n ${NS_TX} addr add 198.18.90.1/24 dev ${IF_TX}`);
-  must(`ip -n ${NS_RX} addr add 198.18.90.2/24 dev ${IF_RX}`);
-  must(`ip -n ${NS_TX} link set ${IF_TX} up`);
-  must(`ip -n ${NS_RX} link set ${IF_RX} up`);
-}
-
-function tearDown(): void {
-  sh(`ip netns del ${NS_TX}`);
-  sh(`ip netns del ${NS_RX}`);
-}
+const PAIR = { nsA: NS_TX, nsB: NS_RX, ifA: IF_TX, ifB: IF_RX, addrA: '198.18.90.1/24', addrB: '198.18.90.2/24' };
 
 function inRx(args: string[]): ChildProcess {
   return spawn('ip', ['netns', 'exec', NS_RX, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -113,9 +97,8 @@ interface Received {
 function threadCpu(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
   const tick = 100; // USER_HZ
-  for (const tid of sh(`ls /proc/${pid}/task`).out.trim().split(/\s+/)) {
-    const st = sh(`cat /proc/${pid}/task/${tid}/stat`).out;
-    const m = /^\d+ \((.*)\) (.*)$/s.exec(st.trim());
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const m = /^\d+ \((.*)\) (.*)$/s.exec(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').trim());
     if (!m) continue;
     const f = m[2]!.split(' ');
     const name = m[1]! === 'node' || m[1]! === 'palisade' ? 'js' : m[1]!;
@@ -181,9 +164,9 @@ async function main(): Promise<void> {
   const file = join(OUT_DIR, `mix-${FILE_PACKETS}.pcap`);
   if (!existsSync(file) || statSync(file).size === 0) must(`node ${GEN} ${file} ${FILE_PACKETS} 11`);
   const rows: Record<string, unknown>[] = [];
-  setUp();
   let busy: ChildProcess | null = null;
   try {
+    vethPair(PAIR);
     for (const load of ['quiet', 'one core busy'] as const) {
       if (load !== 'quiet') busy = busyCore();
       for (const rate of RATES) {
@@ -202,7 +185,7 @@ async function main(): Promise<void> {
     }
   } finally {
     busy?.kill('SIGKILL');
-    tearDown();
+    removeNamespaces(NS_TX, NS_RX);
   }
   const best = (load: string, who: 'palisade' | 'tcpdump'): number => {
     let b = 0;

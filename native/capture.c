@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>

@@ -10,6 +10,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, GEN, replayJson, sh, tempDir } from './helpers/cli.js';
+import { removeNamespaces, vethPair } from '../tools/veth.js';
 import { eveLines, exited, isRoot, must, waitFor, withNamespaces } from './helpers/netns.js';
 
 const NS_A = `pal-a-${process.pid}`;
@@ -21,26 +22,16 @@ const ADDR_B = '198.18.10.2';
 /** Nobody owns it; A reaches it at B's MAC, so B's kernel never answers. */
 const SINK = '198.18.10.99';
 
+const PAIR = { nsA: NS_A, nsB: NS_B, ifA: IF_A, ifB: IF_B, addrA: `${ADDR_A}/24`, addrB: `${ADDR_B}/24` };
+
 function setUp(): void {
-  must(`ip netns add ${NS_A}`);
-  must(`ip netns add ${NS_B}`);
-  for (const ns of [NS_A, NS_B]) {
-    // No IPv6 at all: no router solicitations, DAD or MLD reports to count.
-    must(`ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`);
-    must(`ip -n ${ns} link set lo up`);
-  }
-  must(`ip link add ${IF_A} netns ${NS_A} type veth peer name ${IF_B} netns ${NS_B}`);
-  must(`ip -n ${NS_A} addr add ${ADDR_A}/24 dev ${IF_A}`);
-  must(`ip -n ${NS_B} addr add ${ADDR_B}/24 dev ${IF_B}`);
-  must(`ip -n ${NS_A} link set ${IF_A} up`);
-  must(`ip -n ${NS_B} link set ${IF_B} up`);
+  vethPair(PAIR);
   const macB = must(`ip -n ${NS_B} -br link show ${IF_B}`).trim().split(/\s+/)[2]!;
   must(`ip -n ${NS_A} neigh replace ${SINK} lladdr ${macB} dev ${IF_A} nud permanent`);
 }
 
 function tearDown(): void {
-  sh(`ip netns del ${NS_A}`);
-  sh(`ip netns del ${NS_B}`);
+  removeNamespaces(NS_A, NS_B);
 }
 
 describe('live capture', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {

@@ -190,16 +190,15 @@ export class LiveSource implements PacketSource {
         this.end(e as Error);
       }
     };
-    this.drainAll = () => {
-      while (batch());
-    };
+    this.batch = batch;
     return new Promise<void>((resolve, reject) => {
       this.finish = (e) => (e ? reject(e) : resolve());
       native.start(h, drain);
     });
   }
 
-  private drainAll: () => void = () => {};
+  /** run()'s batch reader, for stop() to deliver what the thread had captured. */
+  private batch: (() => boolean) | null = null;
 
   private later(fn: () => void): void {
     if (this.scheduled) return;
@@ -221,7 +220,7 @@ export class LiveSource implements PacketSource {
     try {
       native.stop(h);
       this.last = native.stats(h);
-      if (!err) this.drainAll();
+      if (!err) while (this.batch?.());
     } catch (e) {
       failure ??= e as Error;
     }
