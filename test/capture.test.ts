@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { DropWatch } from '../src/capture/drops.js';
+import { describeLoss, DropWatch } from '../src/capture/drops.js';
 import { FileSource } from '../src/capture/file-source.js';
 import { emptyCaptureStats } from '../src/capture/source.js';
 import { PalisadeError } from '../src/core/errors.js';
@@ -436,6 +436,7 @@ describe('live capture: drop accounting', () => {
     Object.assign(s, { kernelPackets: 2_001_000, ringDrops: 403 });
     w.observe(s);
     assert.ok(w.lossy(), '2 lost of 1,000 is over 0.1%');
+    assert.equal(describeLoss(w.last!, 10), "0.20% of packets lost in the last 10 s (0 by the kernel, 2 by Palisade's ring)");
     // An interval that saw nothing but lost something is all loss; an idle one is none.
     Object.assign(s, { ringDrops: 404 });
     assert.equal(w.observe(s)!.ratio, 1);

@@ -38,3 +38,8 @@ export class DropWatch {
     return this.last !== null && this.last.ratio > ratio;
   }
 }
+
+/** The words for a lossy interval, shared by the log warning and `status`. */
+export function describeLoss(w: DropWindow, seconds: number): string {
+  return `${(w.ratio * 100).toFixed(2)}% of packets lost in the last ${seconds} s (${w.kernelDrops} by the kernel, ${w.ringDrops} by Palisade's ring)`;
+}

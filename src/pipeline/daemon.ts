@@ -25,7 +25,7 @@ import { Engine } from './engine.js';
 import { hostFacts, sshPeersAsync } from './host.js';
 import type { HostFacts } from '../decide/protect.js';
 import { Operator } from './operator.js';
-import { DropWatch } from '../capture/drops.js';
+import { describeLoss, DropWatch } from '../capture/drops.js';
 import type { LiveSource } from '../capture/live.js';
 import { openLive, startLive, type LiveRun } from './run.js';
 
@@ -428,15 +428,14 @@ export class Daemon {
     }
     for (const o of this.opts.outputs?.health() ?? []) if (!o.ok) out.push(`output ${o.path}: ${o.last_error ?? 'failing'}`);
     const d = this.drops.last;
-    if (d && this.drops.lossy()) {
-      out.push(`capture: ${(d.ratio * 100).toFixed(2)}% of packets lost in the last ${DROP_WATCH_MS / 1000} s (${d.kernelDrops} by the kernel, ${d.ringDrops} by Palisade's ring)`);
-    }
+    if (d && this.drops.lossy()) out.push(`capture: ${describeLoss(d, DROP_WATCH_MS / 1000)}`);
     return out;
   }
 
   status(): Record<string, unknown> {
     const e = this.engine;
     const problems = this.problems();
+    const capture = e.captureSection();
     return {
       daemon: true,
       pid: process.pid,
@@ -444,8 +443,8 @@ export class Daemon {
       problems,
       interface: this.live?.source.name ?? null,
       uptime: Math.round(process.uptime()),
-      packets: e.captureStats().packets,
-      capture: e.captureSection(),
+      packets: capture.packets,
+      capture,
       notices: e.noticeCount,
       decide: e.policy.stats(),
       enforce: { ...this.enforcer.metrics(), quarantined: this.quarantined, awaiting: this.awaiting.size },
@@ -474,10 +473,7 @@ export class Daemon {
     const watch = setInterval(() => {
       const w = this.drops.observe(source.stats());
       if (w && this.drops.lossy()) {
-        this.log.warn(
-          { seen: w.seen, kernel_drops: w.kernelDrops, ring_drops: w.ringDrops, interval_s: DROP_WATCH_MS / 1000 },
-          `capture on ${source.name} lost ${(w.ratio * 100).toFixed(2)}% of packets in the last ${DROP_WATCH_MS / 1000} s`,
-        );
+        this.log.warn({ seen: w.seen, kernel_drops: w.kernelDrops, ring_drops: w.ringDrops }, `capture on ${source.name}: ${describeLoss(w, DROP_WATCH_MS / 1000)}`);
       }
     }, DROP_WATCH_MS);
     watch.unref();

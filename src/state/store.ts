@@ -339,8 +339,9 @@ export class StateStore {
         } finally {
           replay.close();
         }
-      } catch {
-        // the bytes alone below
+      } catch (e) {
+        // The bytes alone below, without the log's newest changes: said, not silent.
+        this.problems.push(`${this.path}-wal: the write-ahead log could not be replayed (${(e as Error).message}); its newest changes are not restored`);
       } finally {
         if (dir) rmSync(dir, { recursive: true, force: true });
       }
