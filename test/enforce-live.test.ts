@@ -156,7 +156,8 @@ describe('decide and enforce, live against the kernel firewall', { skip }, () =>
     await until('the second attacker detected', () => bansFor(l.eve, EXTRA[2]!).length === 1, 10000);
     rmSync(down);
     await until('blocking resumed', () => nftElements().includes(EXTRA[1]!) && nftElements().includes(EXTRA[2]!), 10000);
-    assert.match(l.log(p), /firewall working again/);
+    // The daemon logs the recovery when nft has exited, a moment after the kernel has the elements.
+    await until('the recovery logged', () => /firewall working again/.test(l.log(p)), 5000);
     assert.ok(!connects(NS.a, EXTRA[1]!));
     p.kill('SIGTERM');
     assert.equal(await exited(p), 0);

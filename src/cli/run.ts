@@ -35,6 +35,25 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
     outputs.close();
     throw e;
   }
+  let stopping = false;
+  let failure: PalisadeError | null = null;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    live.stop();
+  };
+  const onInt = (): void => stop('SIGINT');
+  const onTerm = (): void => stop('SIGTERM');
+  const onHup = (): void => {
+    outputs.reopen();
+    log.info({}, 'event files reopened (SIGHUP)');
+  };
+  // The handlers go in before 'capture started' is said: a supervisor (or a test) that signals on
+  // that line must never meet the default action, which kills the process.
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
   const c = cfg.capture;
   log.info(
     {
@@ -52,23 +71,6 @@ export async function runCommand(cfg: Config, opts: RunOptions): Promise<number>
   );
   if (opts.dryRun) log.info({}, 'dry run: decisions are logged, the firewall is never touched');
 
-  let stopping = false;
-  let failure: PalisadeError | null = null;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    live.stop();
-  };
-  const onInt = (): void => stop('SIGINT');
-  const onTerm = (): void => stop('SIGTERM');
-  const onHup = (): void => {
-    outputs.reopen();
-    log.info({}, 'event files reopened (SIGHUP)');
-  };
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  process.on('SIGHUP', onHup);
   try {
     const report = await live.done;
     const s = engine.captureStats();
