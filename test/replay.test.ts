@@ -27,7 +27,7 @@ function eve(path: string): any[] {
 }
 
 /** The example detector alone (it is off by default since the scan suite replaced it). */
-const SYN_RATE_ONLY = 'detect:\n  syn_rate:\n    enabled: true\n' + ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags'].map((d) => `  ${d}:\n    enabled: false\n`).join('');
+const SYN_RATE_ONLY = 'detect:\n  syn_rate:\n    enabled: true\n' + ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags', 'flood'].map((d) => `  ${d}:\n    enabled: false\n`).join('');
 
 function synRateConfig(dir: string, extra = ''): string {
   const f = join(dir, 'syn-rate.yaml');

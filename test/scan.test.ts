@@ -5,44 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
-import type { Decision } from '../src/core/notice.js';
-import { LinkType } from '../src/core/packet.js';
-import { Engine } from '../src/pipeline/engine.js';
-import { F, eth, ipv4, tcp, udp } from '../tools/craft.js';
+import { F, eth, ipv4, udp } from '../tools/craft.js';
 import { evaluate } from '../tools/eval.js';
+import { harness, seg } from './helpers/engine.js';
 import { HAVE_PCAPS, PCAPS } from './helpers/pcaps.js';
 
 const T0 = 1764000000;
 
-/** An engine over `yaml` (outputs off), fed frames with timestamps; collects the alerts. */
-function harness(yaml = '') {
-  const cfg = parseConfig(yaml, 'test.yaml');
-  const alerts: Decision[] = [];
-  const decisions: Decision[] = [];
-  const engine = new Engine(cfg, {
-    outputs: null,
-    onDecision: (d) => {
-      decisions.push(d);
-      if (d.action !== 'ignore') alerts.push(d);
-    },
-  });
-  const p = engine.packet;
-  const send = (t: number, frame: Uint8Array): void => {
-    p.data = frame;
-    p.off = 0;
-    p.caplen = frame.length;
-    p.wirelen = frame.length;
-    p.linktype = LinkType.ETHERNET;
-    p.tsSec = Math.floor(t);
-    p.tsNsec = Math.round((t - Math.floor(t)) * 1e9);
-    engine.process();
-  };
-  const kinds = (ip: string): string[] => [...new Set(alerts.filter((d) => d.notice.src.toString() === ip).map((d) => d.notice.kind))];
-  return { engine, send, alerts, decisions, kinds };
-}
-
-const seg = (src: string, dst: string, sport: number, dport: number, flags: number, extra: { ttl?: number; id?: number; win?: number; options?: Uint8Array } = {}) =>
-  eth(0x0800, ipv4({ src, dst, proto: 6, ttl: extra.ttl ?? 64, id: extra.id }, tcp({ sport, dport, flags, win: extra.win, options: extra.options })));
 const MSS = Uint8Array.from([2, 4, 5, 0xb4]);
 
 describe('port scan detector', () => {
@@ -230,7 +199,15 @@ describe('memory bound', () => {
     const s = h.engine.buildStats() as {
       detect: { prefilter?: Record<string, number>; detectors: Record<string, { memuse: number; evicted: number; tracked: number; memcap?: number }> };
     };
-    assert.deepEqual(h.alerts, [], 'one probe per source is no scan');
+    assert.deepEqual(
+      h.alerts.filter((d) => d.notice.detector !== 'flood'),
+      [],
+      'one probe per source is no scan',
+    );
+    // It is a spoofed SYN flood: reported once, and nobody is banned.
+    const floods = h.alerts.filter((d) => d.notice.detector === 'flood');
+    assert.deepEqual([...new Set(floods.map((d) => d.notice.kind))], ['syn_flood']);
+    assert.ok(floods.every((d) => d.action === 'alert' && d.ban === null && /not banned: spoofed flood/.test(d.reason)), floods.map((d) => d.reason).join('; '));
     return s.detect;
   }
 

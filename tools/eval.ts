@@ -1,9 +1,10 @@
 // `npm run eval -- DIR [-c CONFIG] [--profile NAME] [--json]`: replays every capture listed in
 // DIR/labels.json through the engine and scores the detections against the ground truth. Each
 // attacker of a scan kind (*_scan, sweep, os_fingerprint) must be reported with that kind (and
-// any listed under "also"); no innocent, benign-file or below-threshold source may be reported at
-// all. Flood and brute-force entries belong to later issues and are listed as skipped. Exits 1 on
-// any miss or false positive, 2 on bad arguments or labels.
+// any listed under "also"); each victim of a flood kind must be reported as the victim of a flood
+// of that kind; no innocent, benign-file or below-threshold source may be reported at all.
+// Brute-force entries belong to a later issue and are listed as skipped. Exits 1 on any miss or
+// false positive, 2 on bad arguments or labels.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { parse, stringify } from 'yaml';
 import { defaultConfig, loadConfig, parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { replaySummary } from '../src/cli/replay.js';
+import { FLOOD_KINDS } from '../src/detect/flood.js';
 
 interface Label {
   kind: string;
@@ -47,6 +49,11 @@ export function isScanKind(kind: string): boolean {
   return kind.endsWith('_scan') || kind === 'sweep' || kind === 'os_fingerprint' || kind === 'none';
 }
 
+/** Flood kinds: their labels list victims, not attackers. */
+export function isFloodKind(kind: string): boolean {
+  return (FLOOD_KINDS as readonly string[]).includes(kind);
+}
+
 export async function evaluate(dir: string, configFile?: string, profile?: string): Promise<EvalResult> {
   const labels = JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as Record<string, Label | string>;
   const cfg = profile ? configWithProfile(configFile, profile) : configFile ? loadConfig(configFile) : defaultConfig();
@@ -58,19 +65,28 @@ export async function evaluate(dir: string, configFile?: string, profile?: strin
     if (file.startsWith('_') || typeof label !== 'object') continue;
     const row: EvalRow = { file, expected: [label.kind, ...(label.also ?? [])].join('+'), status: 'scored', attackers: [], false_positives: [], others: 0 };
     rows.push(row);
-    if (!isScanKind(label.kind)) {
+    if (!isScanKind(label.kind) && !isFloodKind(label.kind)) {
       row.status = 'skipped';
       continue;
     }
     const path = join(dir, file);
     if (!existsSync(path)) {
       row.status = 'missing';
-      fn += label.attackers?.length ?? 0;
+      fn += (label.attackers?.length ?? 0) + (label.victims?.length ?? 0);
       continue;
     }
     const summary = await replaySummary([path], cfg, { quiet: true }, 'eval');
     const flagged = new Map(summary.detections.sources.map((s) => [s.src_ip, s.kinds]));
     const want = [label.kind, ...(label.also ?? [])];
+    for (const ip of isFloodKind(label.kind) ? (label.victims ?? []) : []) {
+      const kinds = [...new Set(summary.detections.floods.filter((f) => f.victim === ip).map((f) => f.kind))];
+      const hit = want.every((k) => kinds.includes(k));
+      row.attackers.push({ ip, detected: kinds, hit });
+      if (hit) tp++;
+      else fn++;
+    }
+    // A flood's alerts name its top sources, spoofed ones included: they are the flood's, not false positives.
+    if (isFloodKind(label.kind)) for (const [ip, kinds] of [...flagged]) if (kinds.every((k) => isFloodKind(k))) flagged.delete(ip);
     for (const ip of label.attackers ?? []) {
       const kinds = flagged.get(ip) ?? [];
       const hit = want.every((k) => kinds.includes(k));
@@ -110,7 +126,7 @@ function pad(s: string, n: number): string {
 
 export function formatTable(r: EvalResult): string {
   const lines: string[] = [];
-  lines.push(`${pad('file', 58)} ${pad('expected', 24)} ${pad('attackers (detected kinds)', 52)} false positives`);
+  lines.push(`${pad('file', 58)} ${pad('expected', 24)} ${pad('attackers or victims (detected kinds)', 52)} false positives`);
   for (const row of r.rows) {
     let att: string;
     if (row.status === 'skipped') att = 'skipped (later issue)';
@@ -123,7 +139,7 @@ export function formatTable(r: EvalResult): string {
   }
   lines.push('');
   lines.push(
-    `attackers detected ${r.tp}/${r.tp + r.fn}, false positives ${r.fp}; ` +
+    `attackers and victims detected ${r.tp}/${r.tp + r.fn}, false positives ${r.fp}; ` +
       `precision ${r.precision.toFixed(3)}, recall ${r.recall.toFixed(3)}`,
   );
   return lines.join('\n');

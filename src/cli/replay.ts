@@ -6,7 +6,7 @@
 import { fstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { PalisadeError } from '../core/errors.js';
-import type { Decision } from '../core/notice.js';
+import type { Decision, Notice } from '../core/notice.js';
 import { Outputs } from '../output/outputs.js';
 import { FileSink, StreamSink } from '../output/sinks.js';
 import { Engine } from '../pipeline/engine.js';
@@ -25,6 +25,23 @@ interface SourceDetections {
   kinds: string[];
   alerts: number;
   first_alert: number;
+}
+
+/** A flood seen in the replay, by victim (its last known state). */
+export interface FloodSummary {
+  id: number;
+  kind: string;
+  victim: string;
+  port: number | null;
+  start: number;
+  end: number | null;
+  peak_pps: number;
+  peak_bps: number;
+  packets: number;
+  sources_est: number;
+  spoofed: boolean;
+  /** Whether a firewall mitigation would be put in force (spoofed or too many sources to ban). */
+  mitigate: boolean;
 }
 
 export interface ReplaySummary {
@@ -46,6 +63,7 @@ export interface ReplaySummary {
     trusted: number;
     by_kind: Record<string, number>;
     sources: SourceDetections[];
+    floods: FloodSummary[];
   };
   capture: Record<string, number>;
   peak_rss_bytes: number;
@@ -117,7 +135,27 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
     if (!s.kinds.includes(n.kind)) s.kinds.push(n.kind);
   };
 
-  const engine = new Engine(cfg, { outputs, onDecision });
+  const floods = new Map<number, FloodSummary>();
+  const onFlood = (n: Notice): void => {
+    const f = n.flood!;
+    const e = n.evidence;
+    const at = n.tsSec + n.tsNsec / 1e9;
+    let r = floods.get(f.id);
+    if (!r) {
+      r = { id: f.id, kind: f.kind, victim: f.victim.toString(), port: f.port || null, start: at, end: null, peak_pps: 0, peak_bps: 0, packets: 0, sources_est: 0, spoofed: false, mitigate: false };
+      floods.set(f.id, r);
+    }
+    if (f.phase === 'source') return;
+    r.peak_pps = Math.max(r.peak_pps, f.peakPps);
+    r.peak_bps = Math.max(r.peak_bps, f.peakBps);
+    r.packets = Number(e.packets ?? r.packets);
+    r.sources_est = Math.max(r.sources_est, Number(e.sources_est ?? 0));
+    r.spoofed = e.spoofed === true;
+    r.mitigate = f.mitigate;
+    if (f.phase === 'end') r.end = at;
+  };
+
+  const engine = new Engine(cfg, { outputs, onDecision, onFlood });
   const bar = !opts.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const t0 = process.hrtime.bigint();
   let reports: SourceReport[];
@@ -160,6 +198,7 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
       trusted: engine.policy.trusted,
       by_kind: byKind,
       sources: [...bySource.values()],
+      floods: [...floods.values()],
     },
     capture: engine.captureSection(),
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
@@ -213,6 +252,10 @@ function summaryText(s: ReplaySummary): string {
   );
   if (s.detections.bans > 0) out.push(`  would ban       ${fmtInt(s.detections.bans)} (replay never touches the firewall)`);
   for (const src of s.detections.sources.slice(0, 10)) out.push(`                  ${src.src_ip}  ${src.kinds.join(', ')}`);
+  for (const f of s.detections.floods.slice(0, 10)) {
+    const port = f.port ? `:${f.port}` : '';
+    out.push(`  flood           ${f.kind} -> ${f.victim}${port}  peak ${fmtInt(f.peak_pps)} pkt/s, ~${fmtInt(f.sources_est)} sources${f.spoofed ? ' (spoofed)' : ''}${f.mitigate ? ', would mitigate' : ''}`);
+  }
   if (s.detections.sources.length > 10) out.push(`                  ... and ${fmtInt(s.detections.sources.length - 10)} more (see --json)`);
   for (const f of s.files) if (f.error) out.push(`  failed          ${f.error.message} [${f.error.code}]`);
   return `${out.join('\n')}\n`;

@@ -20,18 +20,55 @@ export const PROFILES = {
     sweep: { hosts: 25, window: '5m', failure_ratio: 0.5, response_timeout: '3s' },
     slow_scan: { ports: 30, window: '1h', min_duration: '5m', failure_ratio: 0.5 },
     os_fingerprint: { probes: 4, window: '5m' },
+    // Per-victim floors (docs/floods.md): far over what a small server sees, far under a flood.
+    flood: {
+      thresholds: {
+        syn_flood: { pps: 100, mbps: 0 },
+        ack_flood: { pps: 5000, mbps: 0 },
+        rst_flood: { pps: 1000, mbps: 0 },
+        udp_flood: { pps: 10000, mbps: 100 },
+        icmp_flood: { pps: 500, mbps: 10 },
+        frag_flood: { pps: 1000, mbps: 0 },
+        synack_reflection: { pps: 200, mbps: 0 },
+        udp_amplification: { pps: 200, mbps: 10 },
+      },
+    },
   },
   aggressive: {
     port_scan: { ports: 8, window: '15m', failure_ratio: 0.4, response_timeout: '3s', distributed: { ports: 20, sources: 3, source_ports: 4 } },
     sweep: { hosts: 12, window: '15m', failure_ratio: 0.4, response_timeout: '3s' },
     slow_scan: { ports: 20, window: '6h', min_duration: '15m', failure_ratio: 0.4 },
     os_fingerprint: { probes: 3, window: '15m' },
+    flood: {
+      thresholds: {
+        syn_flood: { pps: 50, mbps: 0 },
+        ack_flood: { pps: 2500, mbps: 0 },
+        rst_flood: { pps: 500, mbps: 0 },
+        udp_flood: { pps: 5000, mbps: 50 },
+        icmp_flood: { pps: 250, mbps: 5 },
+        frag_flood: { pps: 500, mbps: 0 },
+        synack_reflection: { pps: 100, mbps: 0 },
+        udp_amplification: { pps: 100, mbps: 5 },
+      },
+    },
   },
   paranoid: {
     port_scan: { ports: 5, window: '1h', failure_ratio: 0.3, response_timeout: '5s', distributed: { ports: 12, sources: 2, source_ports: 3 } },
     sweep: { hosts: 6, window: '1h', failure_ratio: 0.3, response_timeout: '5s' },
     slow_scan: { ports: 10, window: '24h', min_duration: '1h', failure_ratio: 0.3 },
     os_fingerprint: { probes: 2, window: '1h' },
+    flood: {
+      thresholds: {
+        syn_flood: { pps: 25, mbps: 0 },
+        ack_flood: { pps: 1000, mbps: 0 },
+        rst_flood: { pps: 250, mbps: 0 },
+        udp_flood: { pps: 2500, mbps: 25 },
+        icmp_flood: { pps: 100, mbps: 2 },
+        frag_flood: { pps: 250, mbps: 0 },
+        synack_reflection: { pps: 50, mbps: 0 },
+        udp_amplification: { pps: 50, mbps: 2 },
+      },
+    },
   },
 } as const;
 

@@ -140,7 +140,7 @@ export function coversEverything(entry: string): string | null {
 const N = PROFILES.normal;
 const DAY = 86400;
 
-const EVENT_TYPES = ['alert', 'stats', 'ban'] as const;
+const EVENT_TYPES = ['alert', 'stats', 'ban', 'flood'] as const;
 const eventTypes = z
   .array(z.enum(EVENT_TYPES, { error: `expected one of: ${EVENT_TYPES.join(', ')}` }), { error: `expected a list of: ${EVENT_TYPES.join(', ')}` })
   .default([...EVENT_TYPES]);
@@ -367,6 +367,43 @@ export const configSchema = z.strictObject({
           packets: int(1, 1000000, 1),
           window: duration('5m', 1, DAY),
           max_sources: int(16, 4194304, 4096),
+        })
+        .prefault({}),
+      flood: z
+        .strictObject({
+          enabled: bool(true),
+          /** ~2 KiB a victim (buckets and sketches), allocated up front. */
+          max_victims: int(16, 1048576, 4096),
+          /** A flood ends after this long under half its threshold. */
+          hold: duration('10s', 1, DAY),
+          /** How often a flood in progress is reported with its peak. */
+          update: duration('30s', 1, DAY),
+          /** A flood is over this many times the victim's own baseline rate (and over the floor). */
+          baseline_factor: z.number({ error: 'expected a number from 1 to 1000' }).min(1, { error: 'expected a number from 1 to 1000' }).max(1000, { error: 'expected a number from 1 to 1000' }).default(4),
+          /** The baseline's time constant. */
+          baseline_window: duration('10m', 1, DAY),
+          /** A proven source sending at least this share of a flood is banned. */
+          ban_share: ratio(0.05),
+          /** UDP source ports of amplifiers (DNS, NTP, SNMP, LDAP, SSDP, memcached, chargen, ...). */
+          amplifier_ports: z
+            .array(z.number().int().min(1).max(65535), { error: 'expected a list of port numbers' })
+            .default(() => [17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1434, 1900, 3283, 3702, 5351, 5353, 5683, 10001, 11211, 27015]),
+          thresholds: z
+            .strictObject(
+              Object.fromEntries(
+                (Object.keys(N.flood.thresholds) as (keyof typeof N.flood.thresholds)[]).map((k) => [
+                  k,
+                  z
+                    .strictObject({
+                      pps: int(1, 100000000, N.flood.thresholds[k].pps),
+                      /** 0: packets only. */
+                      mbps: z.number({ error: 'expected megabits a second (0: none)' }).min(0, { error: 'expected megabits a second (0: none)' }).max(1000000).default(N.flood.thresholds[k].mbps),
+                    })
+                    .prefault({}),
+                ]),
+              ) as { [K in keyof typeof N.flood.thresholds]: z.ZodPrefault<z.ZodObject<{ pps: z.ZodDefault<z.ZodNumber>; mbps: z.ZodDefault<z.ZodNumber> }, z.core.$strict>> },
+            )
+            .prefault({}),
         })
         .prefault({}),
       syn_rate: z

@@ -20,6 +20,15 @@ export const NOTICE_KINDS = [
   'os_fingerprint',
   'bad_flags',
   'syn_rate',
+  // flood (detect/flood.ts FLOOD_KINDS)
+  'syn_flood',
+  'ack_flood',
+  'rst_flood',
+  'udp_flood',
+  'icmp_flood',
+  'frag_flood',
+  'synack_reflection',
+  'udp_amplification',
   // a ban made with `palisade ban`
   'operator',
 ] as const;

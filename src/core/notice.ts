@@ -29,6 +29,35 @@ export interface Notice {
   category: string;
   /** Detector-specific facts: counts, windows, first/last seen (seconds), ports, fingerprints. */
   evidence: Record<string, unknown>;
+  /** A flood's lifecycle (flood notices only): see FloodInfo. */
+  flood?: FloodInfo;
+  /**
+   * Why the notice's source must not be banned whatever the policy says (a spoofed flood's top
+   * source is somebody else's address), or null / absent.
+   */
+  noBan?: string | null;
+}
+
+/**
+ * A flood's lifecycle, carried by its notices. `start` is an alert; `update` (periodic, with the
+ * peak so far) and `end` (after the hold time under the threshold) are flood events, not alerts;
+ * `source` is the alert of one proven source sending a large share of it (banned by policy).
+ */
+export interface FloodInfo {
+  phase: 'start' | 'update' | 'end' | 'source';
+  /** Flood number within the run: the notices of one flood share it. */
+  id: number;
+  kind: string;
+  victim: IpAddr;
+  /** The victim port most of the flood goes to, 0 when none dominates (or not applicable). */
+  port: number;
+  /** True while the sources are spoofed or too many to ban: a firewall mitigation should be in force. */
+  mitigate: boolean;
+  /** Rates over the last second, and the peaks (packets and bits a second). */
+  pps: number;
+  bps: number;
+  peakPps: number;
+  peakBps: number;
 }
 
 /** `ban`: block the source; `alert`: report only; `ignore`: neither (trusted noise, repeats). */

@@ -168,7 +168,9 @@ export class Policy {
     const action: Action = rule?.action ?? (n.severity <= this.cfg.banSeverity ? 'ban' : 'alert');
     if (action === 'ignore') return this.verdict('ignore', n, `policy: ${n.kind} ignored`, 0, null);
     const s = n.src;
-    const key = `${n.kind}|${s.w0}:${s.w1}:${s.w2}:${s.w3}`;
+    // A flood is reported once per source and victim (a source may flood several hosts).
+    const d = n.flood !== undefined ? n.dst : null;
+    const key = d === null ? `${n.kind}|${s.w0}:${s.w1}:${s.w2}:${s.w3}` : `${n.kind}|${s.w0}:${s.w1}:${s.w2}:${s.w3}|${d.w0}:${d.w1}:${d.w2}:${d.w3}`;
     const until = this.verdicts.until(key);
     if (until > now) {
       this.suppressed++;
@@ -188,6 +190,12 @@ export class Policy {
     if (action === 'alert') {
       this.verdicts.set(key, null, now + this.cfg.duration);
       return this.alert(n, 'policy: alert only', this.cfg.duration, why);
+    }
+    if (typeof n.noBan === 'string') {
+      // The detector knows the source is not the sender (a spoofed flood): banning it would block
+      // an innocent and fill the set.
+      this.verdicts.set(key, null, now + this.cfg.duration);
+      return this.alert(n, `not banned: ${n.noBan}`, this.cfg.duration, why);
     }
     const req: BanRequest = { duration: rule?.duration ?? null, reason: `${n.kind}: ${n.signature}`, kind: n.kind, noticeIds: [n.id], origin: 'detector' };
     const narrowing: Narrowing = { narrowedFrom: choice.narrowedFrom, narrowedBecause: choice.narrowedFrom ? choice.why : null };

@@ -7,13 +7,14 @@ import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory } from './detector.js';
 import { type PrefilterConfig, ScanFeed } from './scan-feed.js';
 import { badFlagsFactory } from './bad-flags.js';
+import { floodFactory } from './flood.js';
 import { osFingerprintFactory } from './os-fingerprint.js';
 import { portScanFactory } from './port-scan.js';
 import { slowScanFactory } from './slow-scan.js';
 import { sweepFactory } from './sweep.js';
 import { synRateFactory } from './syn-rate.js';
 
-const FACTORIES = [portScanFactory, sweepFactory, slowScanFactory, osFingerprintFactory, badFlagsFactory, synRateFactory] as unknown as readonly DetectorFactory<never>[];
+const FACTORIES = [portScanFactory, sweepFactory, slowScanFactory, osFingerprintFactory, badFlagsFactory, synRateFactory, floodFactory] as unknown as readonly DetectorFactory<never>[];
 
 function enabled(configs: Record<string, { enabled: boolean }>): DetectorFactory<never>[] {
   return FACTORIES.filter((f) => configs[f.name]?.enabled === true);

@@ -3,7 +3,7 @@
 
 import type { BanEvent, Decision } from '../core/notice.js';
 import { capText, escapeControl } from '../core/text.js';
-import { eveTimestamp, eveTimestampOf, protoName } from './eve.js';
+import { eveTimestamp, eveTimestampOf, protoName, type FloodEvent } from './eve.js';
 
 const SEVERITY = ['', 'HIGH', 'MEDIUM', 'LOW'];
 
@@ -36,6 +36,14 @@ export function formatBanLine(e: BanEvent): string {
   const until = e.until === null ? '' : ` until ${consoleTime(eveTimestampOf(e.until))}`;
   const error = e.error === undefined ? '' : ` (${escapeControl(e.error)})`;
   return `${consoleTime(eveTimestampOf(e.at))}  BAN ${e.action.toUpperCase()} ${e.scope}${until} by ${e.by}  ${escapeControl(capText(e.reason))}${error}`;
+}
+
+/** `<time>  FLOOD <PHASE> <kind> -> <victim>[:port]  <pps> pkt/s (peak <pps>)[ mitigated][ (<error>)]` */
+export function formatFloodLine(e: FloodEvent): string {
+  const port = e.port ? `:${e.port}` : '';
+  const f = (x: number): string => x.toLocaleString('en-US');
+  const mit = e.mitigation ? `  ${escapeControl(capText(e.mitigation.rules))}${e.mitigation.error !== undefined ? ` (${escapeControl(capText(e.mitigation.error))})` : ''}` : e.mitigate ? '  spoofed or many sources' : '';
+  return `${consoleTime(eveTimestampOf(e.at))}  FLOOD ${e.phase.toUpperCase().replace('_', ' ')} ${e.kind} -> ${e.victim}${port}  ${f(e.pps)} pkt/s (peak ${f(e.peakPps)})${mit}`;
 }
 
 export function formatStatsLine(stats: Record<string, unknown>): string {

@@ -2,7 +2,7 @@
 // `timestamp` (2026-11-24T10:00:00.123456+0000, UTC, from packet time), `event_type`, the
 // 5-tuple, and an `alert` object for detections. Strings are built here, never on the hot path.
 
-import type { BanEvent, Decision, Enforcement } from '../core/notice.js';
+import type { BanEvent, Decision, Enforcement, Notice } from '../core/notice.js';
 import { MAX_REASON, capText } from '../core/text.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'IPv6-ICMP', 132: 'SCTP' };
@@ -139,6 +139,57 @@ export function banEvent(e: BanEvent): EveBan {
       ...(e.offence !== undefined ? { offence: e.offence } : {}),
       ...(e.origin !== undefined ? { origin: e.origin } : {}),
       ...(e.error !== undefined ? { error: capText(e.error, MAX_REASON) } : {}),
+    },
+  };
+}
+
+/**
+ * A flood's lifecycle (start, update, end) and its mitigation (applied, withdrawn, failed), as an
+ * EVE `flood` event: `dest_ip` is the victim.
+ */
+export interface FloodEvent {
+  at: number;
+  phase: 'start' | 'update' | 'end' | 'mitigation_applied' | 'mitigation_withdrawn' | 'mitigation_failed';
+  id: number;
+  kind: string;
+  victim: string;
+  port: number;
+  proto: number;
+  mitigate: boolean;
+  pps: number;
+  bps: number;
+  peakPps: number;
+  peakBps: number;
+  evidence?: Record<string, unknown>;
+  /** The mitigation's rules in words, and the firewall's error when it failed. */
+  mitigation?: { backend: string; rules: string; error?: string };
+}
+
+/** The flood event of a flood notice. */
+export function floodEventOf(n: Notice): FloodEvent | null {
+  const f = n.flood;
+  if (f === undefined || f.phase === 'source') return null;
+  return { at: n.tsSec + n.tsNsec / 1e9, phase: f.phase, id: f.id, kind: f.kind, victim: f.victim.toString(), port: f.port, proto: n.proto, mitigate: f.mitigate, pps: f.pps, bps: f.bps, peakPps: f.peakPps, peakBps: f.peakBps, evidence: n.evidence };
+}
+
+export function floodEvent(e: FloodEvent): Record<string, unknown> {
+  return {
+    timestamp: eveTimestampOf(e.at),
+    event_type: 'flood',
+    dest_ip: e.victim,
+    dest_port: e.port,
+    proto: protoName(e.proto),
+    flood: {
+      phase: e.phase,
+      id: e.id,
+      kind: e.kind,
+      pps: e.pps,
+      bps: e.bps,
+      peak_pps: e.peakPps,
+      peak_bps: e.peakBps,
+      mitigate: e.mitigate,
+      ...(e.mitigation ? { mitigation: { ...e.mitigation, ...(e.mitigation.error !== undefined ? { error: capText(e.mitigation.error, MAX_REASON) } : {}) } } : {}),
+      ...(e.evidence ? { evidence: renderEvidence(e.evidence) } : {}),
     },
   };
 }

@@ -4,11 +4,11 @@
 
 import type { PalisadeError } from '../core/errors.js';
 import type { BanEvent, Decision } from '../core/notice.js';
-import { formatAlertLine, formatBanLine, formatStatsLine } from './console.js';
-import { alertEvent, banEvent, statsEvent } from './eve.js';
+import { formatAlertLine, formatBanLine, formatFloodLine, formatStatsLine } from './console.js';
+import { alertEvent, banEvent, floodEvent, statsEvent, type FloodEvent } from './eve.js';
 import { FileSink, StreamSink, type LineSink, type SinkHealth, type SinkOptions } from './sinks.js';
 
-export type EventType = 'alert' | 'stats' | 'ban';
+export type EventType = 'alert' | 'stats' | 'ban' | 'flood';
 
 export interface OutputTarget {
   sink: LineSink;
@@ -70,6 +70,11 @@ export class Outputs implements OutputsHooks {
   /** A ban lifecycle change (the audit trail), to targets whose types include 'ban'. */
   ban(e: BanEvent): void {
     this.emit('ban', () => formatBanLine(e), () => banEvent(e));
+  }
+
+  /** A flood's start, update or end, or its mitigation's change, to targets whose types include 'flood'. */
+  flood(e: FloodEvent): void {
+    this.emit('flood', () => formatFloodLine(e), () => floodEvent(e));
   }
 
   private emit(type: EventType, human: () => string, eve: () => unknown): void {

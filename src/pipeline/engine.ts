@@ -10,7 +10,7 @@ import { CidrSet } from '../core/addr.js';
 import { PalisadeError } from '../core/errors.js';
 import { PacketClock } from '../core/clock.js';
 import { nest } from '../core/counters.js';
-import { NoticeQueue, type Decision, type Lift } from '../core/notice.js';
+import { NoticeQueue, type Decision, type Lift, type Notice } from '../core/notice.js';
 import { Packet } from '../core/packet.js';
 import { Decoder } from '../decode/decoder.js';
 import { Policy, policyConfig } from '../decide/policy.js';
@@ -18,6 +18,7 @@ import type { Detector } from '../detect/detector.js';
 import { createDetectors, createScanFeed, detectorsNeedingFlows, detectorsReadingScans } from '../detect/registry.js';
 import type { ScanFeed } from '../detect/scan-feed.js';
 import { FlowTable } from '../flow/flow-table.js';
+import { floodEventOf } from '../output/eve.js';
 import type { Outputs } from '../output/outputs.js';
 
 const SAMPLE_EVERY = 128;
@@ -48,6 +49,8 @@ export interface EngineOptions {
   onLift?: (l: Lift) => void;
   /** Called for every packet after detection (honeypot replies); null: none. */
   responder?: { onPacket(p: Packet, clock: PacketClock): void } | null;
+  /** Called for every flood notice (start, update, end, source): the daemon's mitigation. */
+  onFlood?: (n: Notice) => void;
   /** Further sections for the stats event (enforce, state). */
   extraStats?: () => Record<string, unknown>;
   /**
@@ -74,6 +77,7 @@ export class Engine {
   private readonly notices = new NoticeQueue();
   private readonly onDecision: ((d: Decision) => void) | undefined;
   private readonly onLift: ((l: Lift) => void) | undefined;
+  private readonly onFlood: ((n: Notice) => void) | undefined;
   private readonly extraStats: (() => Record<string, unknown>) | undefined;
   private readonly responder: { onPacket(p: Packet, clock: PacketClock): void } | null;
   private readonly deferBanAlerts: boolean;
@@ -97,6 +101,7 @@ export class Engine {
     this.outputs = opts.outputs;
     this.onDecision = opts.onDecision;
     this.onLift = opts.onLift;
+    this.onFlood = opts.onFlood;
     this.extraStats = opts.extraStats;
     this.responder = opts.responder ?? null;
     this.deferBanAlerts = opts.deferBanAlerts ?? false;
@@ -180,6 +185,14 @@ export class Engine {
     const t0 = performance.now();
     for (const n of this.notices.drain()) {
       this.noticeCount++;
+      if (n.flood !== undefined) {
+        // A flood's lifecycle: an EVE flood event and the daemon's mitigation; only its start and
+        // its proven sources are alerts (and bans) through the policy.
+        const e = floodEventOf(n);
+        if (e !== null) this.outputs?.flood(e);
+        this.onFlood?.(n);
+        if (n.flood.phase === 'update' || n.flood.phase === 'end') continue;
+      }
       const d = this.policy.decide(n, now);
       if (d.action !== 'ignore' && !(d.ban !== null && this.deferBanAlerts)) this.outputs?.alert(d);
       this.onDecision?.(d);
