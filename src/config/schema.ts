@@ -138,6 +138,18 @@ export function coversEverything(entry: string): string | null {
 }
 
 const N = PROFILES.normal;
+
+/** Mitigation rates by flood kind (packets/s let through, burst): their reasons are in docs/mitigation.md. */
+const MITIGATION_RATES = {
+  syn_flood: { rate: 1000, burst: 2000 },
+  ack_flood: { rate: 1000, burst: 2000 },
+  rst_flood: { rate: 100, burst: 200 },
+  udp_flood: { rate: 2000, burst: 4000 },
+  icmp_flood: { rate: 100, burst: 200 },
+  frag_flood: { rate: 1000, burst: 2000 },
+  synack_reflection: { rate: 100, burst: 200 },
+  udp_amplification: { rate: 0, burst: 0 },
+} as const;
 const DAY = 86400;
 
 const EVENT_TYPES = ['alert', 'stats', 'ban', 'flood'] as const;
@@ -238,6 +250,30 @@ export const configSchema = z.strictObject({
           : [],
       ),
     )
+    .prefault({}),
+  /**
+   * Kernel-side mitigation of floods that cannot be banned (spoofed or too many sources): rate
+   * limits per victim (and port) in Palisade's own firewall objects, while the flood lasts and
+   * `hold` after (docs/mitigation.md).
+   */
+  mitigation: z
+    .strictObject({
+      enabled: bool(true),
+      hold: duration('60s', 0, DAY),
+      /** syn_flood: nftables synproxy instead of a rate limit (needs a port). */
+      synproxy: bool(false),
+      /** Packets a second let through per victim (and port), and the burst, by flood kind. */
+      rates: z
+        .strictObject(
+          Object.fromEntries(
+            (Object.keys(MITIGATION_RATES) as (keyof typeof MITIGATION_RATES)[]).map((k) => [
+              k,
+              z.strictObject({ rate: int(0, 1000000000, MITIGATION_RATES[k].rate), burst: int(0, 1000000000, MITIGATION_RATES[k].burst) }).prefault({}),
+            ]),
+          ) as { [K in keyof typeof MITIGATION_RATES]: z.ZodPrefault<z.ZodObject<{ rate: z.ZodDefault<z.ZodNumber>; burst: z.ZodDefault<z.ZodNumber> }, z.core.$strict>> },
+        )
+        .prefault({}),
+    })
     .prefault({}),
   state: z
     .strictObject({
