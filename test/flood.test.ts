@@ -140,6 +140,25 @@ describe('flood detector: the kinds', () => {
   });
 });
 
+describe('flood detector: amplification seen with its queries', () => {
+  it('queries spoofed from the victim, seen on their way to the reflectors, and their large answers: udp_amplification with the factor', () => {
+    const h = harness();
+    for (let i = 0; i < 4000; i++) {
+      const t = T0 + i / 2000;
+      const refl = `198.18.${4 + (i % 8)}.53`;
+      const sport = 1024 + (i % 60000);
+      h.send(t, udpFrame(VICTIM, refl, sport, 53, 40));
+      h.send(t + 0.0002, udpFrame(refl, VICTIM, 53, sport, 1200));
+    }
+    h.engine.finish();
+    const s = starts(h.floods);
+    assert.deepEqual(s.map((n) => `${n.kind} ${n.dst}`), [`udp_amplification ${VICTIM}`]);
+    const factor = (s[0]!.evidence as any).amplification_factor;
+    assert.ok(factor > 12 && factor < 17, `factor ${factor}`);
+    assert.equal(s[0]!.flood!.mitigate, true);
+  });
+});
+
 describe('flood detector: benign traffic is no flood', () => {
   it('200 connections opened at once, 1,000 connections to 443, DNS lookups and answers, a port scan', () => {
     const h = harness();

@@ -63,11 +63,12 @@ const WIN = 4;
 
 // Per-victim values (f64) in the key table's record.
 const V_BI = 0; // current bucket index (floor(now * 4))
-const V_AMPQ = 1; // bytes of the victim's own queries to amplifier ports (decayed each second)
+const V_AMPQ = 1; // bytes of the victim's (or spoofed) queries to amplifier ports, since the record began
 const V_LCCUR = 2; // which distinct-count bitmap is current (0 or 1)
 const V_BOGON = 3; // packets from bogon sources (decayed)
 const V_HHTOT = 4; // packets counted into the source summary (decayed with it)
 const V_PORTTOT = 5; // packets counted into the port summary (decayed with it)
+const V_AMPB = 6; // bytes of amplifier replies counted as amplification, since the record began
 const V_COMMON = 8;
 // Per class, from V_COMMON + c * K_STRIDE.
 const K_ACTIVE = 0;
@@ -112,6 +113,8 @@ const MANY_SOURCES = 64;
 const SPOOF_SOURCES = 32;
 /** A flood is "from a few real sources" when proven sources send this share of it: no mitigation. */
 const REAL_SHARE = 0.8;
+/** A reply this many times its request's bytes is amplification (DNS answers are 1 to 5 times). */
+const AMP_RATIO = 10;
 
 export const SIG_FLOOD_BASE = 9000200;
 
@@ -200,9 +203,14 @@ export class FloodDetector implements Detector {
         return;
       }
     } else if ((f & PF.UDP) !== 0) {
-      if (this.amp[p.dport] === 1 && this.amp[p.sport] === 0) this.victimQuery(p);
-      if (p.flowSlot >= 0 && p.flowDir === 1) return; // a reply to the destination's own request
-      c = this.amp[p.sport] === 1 && this.amp[p.dport] === 0 ? C_AMP : C_UDP;
+      if (this.amp[p.dport] === 1 && this.amp[p.sport] === 0) this.victimQuery(p, out);
+      if (p.flowSlot >= 0 && p.flowDir === 1) {
+        // A reply to a request from the destination's address: amplification only when it is
+        // far larger than the request (queries spoofed from the victim, seen on their way out).
+        const fl = this.flows;
+        if (fl === null || this.amp[p.sport] === 0 || fl.bytes(p.flowSlot, 1) < AMP_RATIO * fl.bytes(p.flowSlot, 0)) return;
+        c = C_AMP;
+      } else c = this.amp[p.sport] === 1 && this.amp[p.dport] === 0 ? C_AMP : C_UDP;
       port = p.dport;
     } else if ((f & (PF.ICMP4 | PF.ICMP6)) !== 0) {
       const ty = p.icmpType;
@@ -257,6 +265,7 @@ export class FloodDetector implements Detector {
     this.bk[bb + 1] += bytes;
     v[kb + K_WIN_P]++;
     v[kb + K_WIN_B] += bytes;
+    if (c === C_AMP) v[vb + V_AMPB] += bytes;
     const sb = s * S_STRIDE;
     hhAdd(this.sk, sb + S_HH, HH_K, p.src0, p.src1, p.src2, p.src3);
     v[vb + V_HHTOT]++;
@@ -317,16 +326,20 @@ export class FloodDetector implements Detector {
     }
   }
 
-  /** The victim's own request to an amplifier port: the bytes it asked with (amplification factor). */
-  private victimQuery(p: Packet): void {
+  /** A request to an amplifier port from a protected address: its bytes (the amplification factor). */
+  private victimQuery(p: Packet, out: NoticeQueue): void {
+    if (this.homeNet !== null && this.homeNet.match(p.src0, p.src1, p.src2, p.src3) === null) return;
     const t = this.t;
     const k = t.key;
     k[0] = p.src0;
     k[1] = p.src1;
     k[2] = p.src2;
     k[3] = p.src3;
-    const s = t.find();
-    if (s >= 0) this.v[t.valBase(s) + V_AMPQ] += p.wirelen;
+    const s = t.get();
+    const now = this.clock.now;
+    if (t.isNew) this.reset(s, now);
+    else this.advance(s, Math.floor(now * BUCKETS_PER_S), out);
+    this.v[t.valBase(s) + V_AMPQ] += p.wirelen;
   }
 
   /**
@@ -522,7 +535,7 @@ export class FloodDetector implements Detector {
     };
     if (c === C_AMP) {
       const q = v[vb + V_AMPQ]!;
-      evidence.amplification_factor = q > 0 ? Math.round((v[kb + K_BYTES]! / q) * 10) / 10 : null;
+      evidence.amplification_factor = q > 0 ? Math.round((v[vb + V_AMPB]! / q) * 10) / 10 : null;
     }
     const head = top[0];
     const noBan = head === undefined ? 'no source' : head.proven ? null : spoofed ? `spoofed flood (~${sources} sources, none proven)` : 'source not proven (it never answered a SYN-ACK)';
@@ -595,7 +608,6 @@ export class FloodDetector implements Detector {
       v[vb + V_HHTOT] = Math.floor(v[vb + V_HHTOT]! / 2);
       v[vb + V_PORTTOT] = Math.floor(v[vb + V_PORTTOT]! / 2);
       v[vb + V_BOGON] = Math.floor(v[vb + V_BOGON]! / 2);
-      v[vb + V_AMPQ] = v[vb + V_AMPQ]! / 2;
       const cur = v[vb + V_LCCUR]! === 0 ? 1 : 0;
       v[vb + V_LCCUR] = cur;
       this.sk.fill(0, sb + S_LC + cur * LC_WORDS, sb + S_LC + (cur + 1) * LC_WORDS);
