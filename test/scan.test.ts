@@ -7,6 +7,9 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import { F, eth, ipv4, udp } from '../tools/craft.js';
 import { evaluate } from '../tools/eval.js';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { replayFiles } from '../src/pipeline/run.js';
 import { harness, seg } from './helpers/engine.js';
 import { HAVE_PCAPS, PCAPS } from './helpers/pcaps.js';
 
@@ -180,6 +183,35 @@ describe('prefilter', () => {
     assert.equal(d.prefilter.escalated, 0);
     for (const name of ['port_scan', 'sweep', 'slow_scan']) assert.equal(d.detectors[name]!.tracked, 0, name);
     assert.deepEqual(h.alerts, []);
+  });
+});
+
+describe('fragmented scans (nmap -f): reassembled, detected, and marked', () => {
+  const data = fileURLToPath(new URL('../../test/data/defrag/', import.meta.url));
+  const alertsOf = async (file: string, yaml = ''): Promise<any[]> => {
+    const h = harness(yaml);
+    await replayFiles(h.engine, [join(data, file)]);
+    return h.alerts;
+  };
+  for (const [file, kind] of [
+    ['nmap-sS-f.pcap', 'syn_scan'],
+    ['nmap-sS-ff.pcap', 'syn_scan'],
+    ['nmap-sF-mtu16.pcap', 'fin_scan'],
+  ] as const) {
+    it(`${file}: ${kind}, with fragmented probes in the evidence; unseen with defrag off (the evasion)`, async () => {
+      const a = await alertsOf(file);
+      assert.deepEqual(a.map((d) => d.notice.kind), [kind]);
+      const e = a[0].notice.evidence;
+      assert.equal(e.fragmented, true);
+      assert.equal(e.fragmented_probes, e.probes);
+      assert.equal(e.tool, 'nmap');
+      assert.deepEqual(await alertsOf(file, 'defrag:\n  enabled: false\n'), []);
+    });
+  }
+  it('nmap -sF --mtu 24 sends whole probes (20 bytes fit): a fin_scan, not fragmented', async () => {
+    const a = await alertsOf('nmap-sF-mtu24.pcap');
+    assert.deepEqual(a.map((d) => d.notice.kind), ['fin_scan']);
+    assert.equal(a[0].notice.evidence.fragmented, false);
   });
 });
 

@@ -54,6 +54,8 @@ export interface ReplaySummary {
   decoder: Record<string, number>;
   events: Record<string, number>;
   flow: Record<string, number>;
+  /** IP reassembly's counters (empty when defrag is off). */
+  defrag: Record<string, number>;
   detections: {
     notices: number;
     alerts: number;
@@ -190,6 +192,7 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
     decoder,
     events: engine.decoder.stats.eventCounts(),
     flow: engine.flows ? engine.flows.stats() : {},
+    defrag: engine.defrag ? { ...engine.defrag.stats() } : {},
     detections: {
       notices: engine.noticeCount,
       alerts: engine.policy.alerts,

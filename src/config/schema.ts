@@ -139,6 +139,9 @@ export function coversEverything(entry: string): string | null {
 
 const N = PROFILES.normal;
 
+/** Target-based overlap policies of IP reassembly (src/defrag/policy.ts). */
+const DEFRAG_POLICIES = ['bsd', 'linux', 'windows', 'solaris', 'first', 'last'] as const;
+
 /** Mitigation rates by flood kind (packets/s let through, burst): their reasons are in docs/mitigation.md. */
 const MITIGATION_RATES = {
   syn_flood: { rate: 1000, burst: 2000 },
@@ -310,6 +313,29 @@ export const configSchema = z.strictObject({
       /** IPv4 flows held (IPv6: half as many); ~190 bytes per IPv4+IPv6 pair, allocated up front. */
       max_flows: int(1024, 16777216, 262144),
     })
+    .prefault({}),
+  /** IP reassembly (src/defrag/): fragments are rebuilt into the datagram the target host sees. */
+  defrag: z
+    .strictObject({
+      enabled: bool(true),
+      /** A datagram waits this long for its next fragment (Suricata's and frag3's default). */
+      timeout: duration('60s', 1, DAY),
+      /** Fragment storage (allocated up front, paged in as used): Suricata's suricata.yaml value. */
+      memcap: size('32MiB'),
+      /** Datagrams reassembled at once. */
+      max_trackers: int(16, 1048576, 65535),
+      /** Fragments held for one datagram. */
+      max_frags: int(1, 8192, 256),
+      /** The overlap policy of the target's stack, for destinations no entry of `policies` holds. */
+      policy: z.enum(DEFRAG_POLICIES, { error: `expected one of: ${DEFRAG_POLICIES.join(', ')}` }).default('linux'),
+      /** Per-network policies (home_net hosts running other stacks); the longest prefix wins. */
+      policies: z
+        .array(z.strictObject({ cidr, policy: z.enum(DEFRAG_POLICIES, { error: `expected one of: ${DEFRAG_POLICIES.join(', ')}` }) }), { error: 'expected a list of { cidr, policy }' })
+        .default([]),
+    })
+    .superRefine(
+      ...across((d) => (typeof d.memcap === 'number' && d.memcap < 131072 ? [{ path: ['memcap'], message: 'expected at least 128KiB (one datagram of the largest size)' }] : [])),
+    )
     .prefault({}),
   /** Sets every detection threshold at once (see config/profiles.ts); keys below override it. */
   profile: z.enum(PROFILE_NAMES, { error: `expected one of: ${PROFILE_NAMES.join(', ')}` }).default('normal'),

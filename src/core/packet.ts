@@ -41,6 +41,15 @@ export const PF = {
   L4_PARTIAL: 1 << 14,
   /** The source address is IPv6 (else IPv4 mapped into the words). */
   V6: 1 << 15,
+  /** Rebuilt by defrag/ from IP fragments: `data` is Defrag's buffer, `fragCount` is valid. */
+  REASSEMBLED: 1 << 16,
+  /**
+   * Rebuilt, and its first fragment held only part of the transport header (TCP: under 20 bytes
+   * or under the data offset; UDP: under 8): no normal stack sends that (a fragmented probe).
+   */
+  L4_SPLIT: 1 << 17,
+  /** Rebuilt, and some of its fragments overlapped with different data (resolved by policy). */
+  FRAG_OVERLAP: 1 << 18,
 } as const;
 
 /** Bits of `Packet.flowEv`, set by the track stage. */
@@ -105,6 +114,15 @@ export class Packet {
   fragMore = 0;
   /** IPv4 DF bit. */
   ipDf = 0;
+  /**
+   * IPv6 fragments (PF.FRAG with PF.V6): absolute offsets of the fragment header and of the
+   * next-header byte that names it (byte 6 of the IPv6 header or an earlier extension header's
+   * first byte); -1 when the packet has no fragment header.
+   */
+  fragHdrOff = -1;
+  fragNhOff = -1;
+  /** Number of fragments a reassembled datagram was rebuilt from (valid under PF.REASSEMBLED). */
+  fragCount = 0;
   /** Number of IPv4 options or IPv6 extension headers walked. */
   ipOptCount = 0;
   src0 = 0;

@@ -23,7 +23,12 @@ export const SUPPORTED_LINKTYPES: ReadonlySet<number> = new Set([
 ]);
 
 export class Decoder {
-  readonly stats = new DecodeStats();
+  readonly stats: DecodeStats;
+
+  /** `stats`: counters to fill (default: a fresh set); defrag/ passes one sharing the events. */
+  constructor(stats?: DecodeStats) {
+    this.stats = stats ?? new DecodeStats();
+  }
 
   decode(p: Packet): void {
     p.resetDecode();

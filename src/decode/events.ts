@@ -1,6 +1,7 @@
 // Decode events: the named, counted anomalies a decoder can raise on a malformed or truncated
 // packet (Suricata's `decoder.*` event names where one exists). A decoder never throws: it raises
-// an event, stops at the broken layer and leaves the rest of the packet struct empty.
+// an event, stops at the broken layer and leaves the rest of the packet struct empty. The
+// `*.frag_*` and `decoder.defrag.*` events are raised by IP reassembly (src/defrag/).
 
 /** Every decode event, in id order. The id is the index. */
 export const DECODE_EVENT_NAMES = [
@@ -21,6 +22,9 @@ export const DECODE_EVENT_NAMES = [
   'decoder.ipv4.trunc_pkt',
   'decoder.ipv4.opt_invalid_len',
   'decoder.ipv4.frag_pkt_too_large',
+  'decoder.ipv4.frag_overlap',
+  'decoder.ipv4.frag_tiny',
+  'decoder.ipv4.frag_after_end',
   'decoder.ipv6.pkt_too_small',
   'decoder.ipv6.wrong_ip_version',
   'decoder.ipv6.trunc_pkt',
@@ -29,6 +33,14 @@ export const DECODE_EVENT_NAMES = [
   'decoder.ipv6.exthdr_dupl_fh',
   'decoder.ipv6.exthdr_too_many',
   'decoder.ipv6.rh_type_0',
+  'decoder.ipv6.frag_pkt_too_large',
+  'decoder.ipv6.frag_overlap',
+  'decoder.ipv6.frag_tiny',
+  'decoder.ipv6.frag_after_end',
+  'decoder.defrag.timeout',
+  'decoder.defrag.memcap',
+  'decoder.defrag.max_trackers',
+  'decoder.defrag.max_frags',
   'decoder.ip.too_many_layers',
   'decoder.tcp.pkt_too_small',
   'decoder.tcp.hlen_too_small',
@@ -65,6 +77,9 @@ export const EV = {
   IPV4_TRUNC_PKT: id('decoder.ipv4.trunc_pkt'),
   IPV4_OPT_INVALID_LEN: id('decoder.ipv4.opt_invalid_len'),
   IPV4_FRAG_PKT_TOO_LARGE: id('decoder.ipv4.frag_pkt_too_large'),
+  IPV4_FRAG_OVERLAP: id('decoder.ipv4.frag_overlap'),
+  IPV4_FRAG_TINY: id('decoder.ipv4.frag_tiny'),
+  IPV4_FRAG_AFTER_END: id('decoder.ipv4.frag_after_end'),
   IPV6_PKT_TOO_SMALL: id('decoder.ipv6.pkt_too_small'),
   IPV6_WRONG_IP_VERSION: id('decoder.ipv6.wrong_ip_version'),
   IPV6_TRUNC_PKT: id('decoder.ipv6.trunc_pkt'),
@@ -73,6 +88,14 @@ export const EV = {
   IPV6_EXTHDR_DUPL_FH: id('decoder.ipv6.exthdr_dupl_fh'),
   IPV6_EXTHDR_TOO_MANY: id('decoder.ipv6.exthdr_too_many'),
   IPV6_RH_TYPE_0: id('decoder.ipv6.rh_type_0'),
+  IPV6_FRAG_PKT_TOO_LARGE: id('decoder.ipv6.frag_pkt_too_large'),
+  IPV6_FRAG_OVERLAP: id('decoder.ipv6.frag_overlap'),
+  IPV6_FRAG_TINY: id('decoder.ipv6.frag_tiny'),
+  IPV6_FRAG_AFTER_END: id('decoder.ipv6.frag_after_end'),
+  DEFRAG_TIMEOUT: id('decoder.defrag.timeout'),
+  DEFRAG_MEMCAP: id('decoder.defrag.memcap'),
+  DEFRAG_MAX_TRACKERS: id('decoder.defrag.max_trackers'),
+  DEFRAG_MAX_FRAGS: id('decoder.defrag.max_frags'),
   IP_TOO_MANY_LAYERS: id('decoder.ip.too_many_layers'),
   TCP_PKT_TOO_SMALL: id('decoder.tcp.pkt_too_small'),
   TCP_HLEN_TOO_SMALL: id('decoder.tcp.hlen_too_small'),

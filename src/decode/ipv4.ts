@@ -72,7 +72,8 @@ export function decodeIPv4(s: DecodeStats, p: Packet, b: Uint8Array, off: number
   if (p.fragMore !== 0 || p.fragOff !== 0) {
     p.flags |= PF.FRAG;
     s.c[C_IPV4_FRAG]++;
-    if (p.fragOff + ipLen - hlen > 65535) raise(s, p, EV.IPV4_FRAG_PKT_TOO_LARGE);
+    // As Suricata: no datagram (at least a 20-byte header) can hold data that ends past 65,535.
+    if (20 + p.fragOff + ipLen - hlen > 65535) raise(s, p, EV.IPV4_FRAG_PKT_TOO_LARGE);
     if (p.fragOff !== 0) p.flags |= PF.FRAG_LATER;
   }
   decodeIpPayload(s, p, b, off + hlen, end, proto, ipLen - hlen, depth);

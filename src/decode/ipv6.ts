@@ -58,6 +58,8 @@ export function decodeIPv6(s: DecodeStats, p: Packet, b: Uint8Array, off: number
   p.ipDf = 0;
   p.fragOff = 0;
   p.fragMore = 0;
+  p.fragHdrOff = -1;
+  p.fragNhOff = -1;
   p.src0 = i32(b, off + 8);
   p.src1 = i32(b, off + 12);
   p.src2 = i32(b, off + 16);
@@ -68,6 +70,7 @@ export function decodeIPv6(s: DecodeStats, p: Packet, b: Uint8Array, off: number
   p.dst3 = i32(b, off + 36);
 
   let cur = off + 40;
+  let nhAt = off + 6; // the byte naming the header at `cur`
   let count = 0;
   let seen = 0; // bit per header kind already seen: 1 hop-by-hop, 2 fragment
   walk: for (;;) {
@@ -99,10 +102,14 @@ export function decodeIPv6(s: DecodeStats, p: Packet, b: Uint8Array, off: number
           p.fragOff = fo & 0xfff8;
           p.fragMore = fo & 1;
           p.ipId = i32(b, cur + 4);
+          p.fragHdrOff = cur;
+          p.fragNhOff = nhAt;
           if (p.fragOff !== 0 || p.fragMore !== 0) {
             p.flags |= PF.FRAG;
             s.c[C_IPV6_FRAG]++;
             if (p.fragOff !== 0) p.flags |= PF.FRAG_LATER;
+            // As Suricata: the fragment's data would end past the largest payload length.
+            if (p.fragOff + off + total - (cur + 8) > 65535) raise(s, p, EV.IPV6_FRAG_PKT_TOO_LARGE);
           }
         }
         break;
@@ -128,6 +135,7 @@ export function decodeIPv6(s: DecodeStats, p: Packet, b: Uint8Array, off: number
       return;
     }
     nh = b[cur]!;
+    nhAt = cur;
     cur += len;
   }
   p.ipOptCount = count;

@@ -66,10 +66,20 @@ export const C_SNAPPED = at('snapped');
 
 export class DecodeStats {
   readonly counters = new CounterSet(DECODE_COUNTER_NAMES);
-  readonly events = new CounterSet(DECODE_EVENT_NAMES);
+  readonly events: CounterSet;
   /** Direct views for the hot path. */
   readonly c = this.counters.v;
-  readonly ev = this.events.v;
+  readonly ev: Float64Array;
+
+  /**
+   * `events`: share another instance's event counters (IP reassembly re-decodes rebuilt datagrams
+   * with scratch packet counters, and the events they raise count with the main decoder's).
+   */
+  constructor(events?: CounterSet) {
+    if (events && events.names !== DECODE_EVENT_NAMES) throw new TypeError('DecodeStats: events must be a DECODE_EVENT_NAMES set');
+    this.events = events ?? new CounterSet(DECODE_EVENT_NAMES);
+    this.ev = this.events.v;
+  }
 
   reset(): void {
     this.counters.reset();

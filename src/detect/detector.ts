@@ -22,6 +22,11 @@ export interface Detector {
   readonly name: string;
   /** Called for every decoded packet, in capture order; `clock.now` is packet time in seconds. */
   onPacket(p: Packet, clock: Clock, out: NoticeQueue): void;
+  /**
+   * Called for every IP fragment before reassembly, when defrag is on (the detector then sees the
+   * rebuilt datagram through onPacket, never the fragments). Absent: fragments are not its concern.
+   */
+  onFragment?(p: Packet, clock: Clock, out: NoticeQueue): void;
   /** Called about once per second of packet time: expire state, report what time alone reveals. */
   onTick(now: number, out: NoticeQueue): void;
   /** End of input (a replay finished, capture stopped): report what was still waiting for answers. */

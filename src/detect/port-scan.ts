@@ -73,8 +73,8 @@ const P_PEND = 9;
 const P_SPORT = 10;
 const P_SPORT_SAME = 11;
 const P_NSAMPLE = 12;
-const P_FP = 13; // + fingerprint bit index (4)
-const P_COUNT = 17;
+const P_FP = 13; // + fingerprint bit index (FP_COUNTERS: 5)
+const P_COUNT = 18;
 
 // Target record values.
 const T_START = 0; // the window start

@@ -56,8 +56,12 @@ export const FP = {
   ZMAP: 4,
   /** An operating system's connect(): three or more options with timestamps or SACK. */
   OS_STACK: 8,
+  /** Rebuilt from fragments that split its transport header (nmap -f): no normal stack sends it. */
+  FRAGMENTED: 16,
 } as const;
-export const FP_NAMES = ['nmap', 'masscan', 'zmap', 'os_stack'] as const;
+export const FP_NAMES = ['nmap', 'masscan', 'zmap', 'os_stack', 'fragmented'] as const;
+/** Fingerprint counters kept per record (one per FP bit). */
+export const FP_COUNTERS = FP_NAMES.length;
 
 function optOnlyMss(p: Packet): boolean {
   return p.tcpOptCount === 1 && (p.tcpOptSig & 0xf) === TcpOptCode.MSS;
@@ -65,7 +69,7 @@ function optOnlyMss(p: Packet): boolean {
 
 /** The fingerprint bits of a probe packet. */
 export function probeFingerprint(p: Packet): number {
-  let fp = 0;
+  let fp = (p.flags & PF.L4_SPLIT) !== 0 ? FP.FRAGMENTED : 0;
   const v4 = (p.flags & PF.IPV4) !== 0 && (p.flags & PF.V6) === 0;
   if (v4 && p.ipId === 54321) fp |= FP.ZMAP;
   if ((p.flags & PF.TCP) !== 0) {
@@ -271,11 +275,12 @@ export class ScanEvent {
   }
 }
 
-/** Adds a probe's fingerprint bits (FP) to four per-bit counters at `v[b]..v[b + 3]`. */
+/** Adds a probe's fingerprint bits (FP) to the per-bit counters at `v[b]..v[b + FP_COUNTERS - 1]`. */
 export function countFingerprint(fp: number, v: Float64Array, b: number): void {
   if (fp === 0) return;
   if ((fp & FP.NMAP) !== 0) v[b]++;
   if ((fp & FP.MASSCAN) !== 0) v[b + 1]++;
   if ((fp & FP.ZMAP) !== 0) v[b + 2]++;
   if ((fp & FP.OS_STACK) !== 0) v[b + 3]++;
+  if ((fp & FP.FRAGMENTED) !== 0) v[b + 4]++;
 }

@@ -60,18 +60,22 @@ export function sortedSample(a: Uint16Array, from: number, n: number): number[] 
 /** The named tool whose fingerprint most probes carried (at least half of them), or null. */
 function toolOf(counts: readonly number[], names: readonly string[], probes: number): string | null {
   let best = -1;
-  for (let i = 0; i < counts.length; i++) if (names[i] !== 'os_stack' && (best < 0 || counts[i]! > counts[best]!)) best = i;
+  for (let i = 0; i < counts.length; i++) if (names[i] !== 'os_stack' && names[i] !== 'fragmented' && (best < 0 || counts[i]! > counts[best]!)) best = i;
   return best >= 0 && counts[best]! * 2 >= probes && counts[best]! > 0 ? names[best]! : null;
 }
 
-/** Evidence from four fingerprint counters at `v[b]..`: the tool, and the counts seen. */
-export function fingerprintEvidence(v: Float64Array, b: number, probes: number): { tool: string | null; fingerprints: Record<string, number> } {
-  const counts = [v[b]!, v[b + 1]!, v[b + 2]!, v[b + 3]!];
+/**
+ * Evidence from the fingerprint counters at `v[b]..`: the tool, the counts seen, and how many
+ * probes came in fragments that split their transport header (`fragmented`, an evasion).
+ */
+export function fingerprintEvidence(v: Float64Array, b: number, probes: number): { tool: string | null; fingerprints: Record<string, number>; fragmented: boolean; fragmented_probes: number } {
+  const counts = FP_NAMES.map((_, i) => v[b + i]!);
   const fingerprints: Record<string, number> = {};
   FP_NAMES.forEach((n, i) => {
     if (counts[i]! > 0) fingerprints[n] = counts[i]!;
   });
-  return { tool: toolOf(counts, FP_NAMES, probes), fingerprints };
+  const frag = counts[FP_NAMES.indexOf('fragmented')]!;
+  return { tool: toolOf(counts, FP_NAMES, probes), fingerprints, fragmented: frag > 0, fragmented_probes: frag };
 }
 
 /** The four address words of key `t`'s slot `s` from word `at`, and whether they are IPv6. */

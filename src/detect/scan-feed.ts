@@ -40,7 +40,7 @@ const S_PEND = 12;
 const S_LOST = 16;
 const S_FIELD = 0xf;
 const RING_AT = 2;
-// Ring entry words: target (4), port | class << 16, source port | fingerprint << 16 | state << 20,
+// Ring entry words: target (4), port | class << 16, source port | fingerprint << 16 | state << 21,
 // probe time (f64).
 const RW = 8;
 const E_PC = 4;
@@ -48,14 +48,14 @@ const E_META = 5;
 const E_TIME = 6;
 const VALUE_WORDS = RING_AT + RING * RW;
 
-// Ring entry state bits (in E_META from bit 20).
+// Ring entry state bits (in E_META from bit 21).
 const R_ANS = 1;
 const R_REJ = 2;
 const R_HALF = 4;
 const R_CONN = 8;
 const R_V6 = 16;
 const R_OUTCOME = R_ANS | R_REJ;
-const META_STATE = 20;
+const META_STATE = 21;
 
 const field = (st: number, at: number): number => (st >>> at) & S_FIELD;
 const withField = (st: number, at: number, x: number): number => (st & ~(S_FIELD << at)) | (x << at);
@@ -196,7 +196,7 @@ export class ScanFeed {
       pe.close = 0;
       pe.time = t.vals[(o + E_TIME) >> 1]!;
       pe.sport = meta & 0xffff;
-      pe.fp = (meta >>> 16) & 0xf;
+      pe.fp = (meta >>> 16) & 0x1f;
       if ((rs & R_OUTCOME) !== 0) k = this.outcome(pe, k, (rs & R_REJ) !== 0 ? SE.REJECT : SE.ANSWER, 0);
       if ((rs & (R_HALF | R_CONN)) !== 0) k = this.outcome(pe, k, SE.CLOSE, (rs & R_HALF) !== 0 ? CLOSE.HALF_OPEN : CLOSE.CONNECT);
     }

@@ -40,8 +40,8 @@ const V_REJ = 5;
 const V_FIRED = 6;
 const V_PEND = 7;
 const V_NSAMPLE = 8;
-const V_FP = 9; // + 4
-const V_COUNT = 13;
+const V_FP = 9; // + FP_COUNTERS (5)
+const V_COUNT = 14;
 
 export class SweepDetector implements Detector {
   readonly name = 'sweep';

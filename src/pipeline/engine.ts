@@ -11,8 +11,9 @@ import { PalisadeError } from '../core/errors.js';
 import { PacketClock } from '../core/clock.js';
 import { nest } from '../core/counters.js';
 import { NoticeQueue, type Decision, type Lift, type Notice } from '../core/notice.js';
-import { Packet } from '../core/packet.js';
+import { Packet, PF } from '../core/packet.js';
 import { Decoder } from '../decode/decoder.js';
+import { Defrag } from '../defrag/defrag.js';
 import { Policy, policyConfig } from '../decide/policy.js';
 import type { Detector } from '../detect/detector.js';
 import { createDetectors, createScanFeed, detectorsNeedingFlows, detectorsReadingScans } from '../detect/registry.js';
@@ -72,6 +73,10 @@ export class Engine {
   /** Detectors called for every packet, and those called only for packets with scan events. */
   private readonly packetDetectors: Detector[];
   private readonly scanDetectors: Detector[];
+  /** Detectors that count fragments before reassembly. */
+  private readonly fragDetectors: Detector[];
+  /** The defrag stage; null when off (fragments then reach the detectors as they are). */
+  readonly defrag: Defrag | null;
   readonly policy: Policy;
   readonly outputs: Outputs | null;
   private readonly notices = new NoticeQueue();
@@ -123,6 +128,11 @@ export class Engine {
     const readers = detectorsReadingScans(config.detect);
     this.packetDetectors = this.detectors.filter((d) => !readers.includes(d.name));
     this.scanDetectors = this.detectors.filter((d) => readers.includes(d.name));
+    this.fragDetectors = this.detectors.filter((d) => d.onFragment !== undefined);
+    const df = config.defrag;
+    this.defrag = df.enabled
+      ? new Defrag(this.decoder, { timeout: df.timeout, memcap: df.memcap, max_trackers: df.max_trackers, max_frags: df.max_frags, policy: df.policy, policies: df.policies })
+      : null;
     this.policy = new Policy(policyConfig(config));
   }
 
@@ -141,6 +151,12 @@ export class Engine {
     let t2 = 0;
     if (timed) t0 = performance.now();
     this.decoder.decode(p);
+    if ((p.flags & PF.FRAG) !== 0 && this.defrag !== null && !this.reassemble(p)) {
+      // A fragment held (or dropped) for its datagram: nothing more to see until it completes.
+      if (timed) this.sampleIn = SAMPLE_EVERY;
+      if (this.notices.length !== 0 || clock.now >= this.nextTick) this.afterPacket();
+      return;
+    }
     if (timed) t1 = performance.now();
     if (this.flows !== null) this.flows.update(p);
     if (timed) t2 = performance.now();
@@ -158,6 +174,16 @@ export class Engine {
     if (timed) this.recordTiming(t0, t1, t2);
     if (this.notices.length !== 0 || clock.now >= this.nextTick) this.afterPacket();
   };
+
+  /**
+   * IP reassembly: the fragment goes to the detectors that count fragments, then to defrag.
+   * True when it completed its datagram, which `p` now holds (re-decoded).
+   */
+  private reassemble(p: Packet): boolean {
+    const fd = this.fragDetectors;
+    for (let i = 0; i < fd.length; i++) fd[i]!.onFragment!(p, this.clock, this.notices);
+    return this.defrag!.push(p, this.clock.now);
+  }
 
   private recordTiming(t0: number, t1: number, t2: number): void {
     const t3 = performance.now();
@@ -210,6 +236,7 @@ export class Engine {
     }
     this.nextTick = now + TICK;
     this.scans?.onTick(now);
+    this.defrag?.tick(now);
     for (const d of this.detectors) d.onTick(now, this.notices);
     if (this.notices.length !== 0) this.handleNotices(now);
     this.flows?.expire(now);
@@ -290,6 +317,7 @@ export class Engine {
       uptime: Math.round(this.clock.elapsed * 1000) / 1000,
       capture: this.captureSection(),
       decoder: { ...this.decoder.stats.counters.toFlat(), event: nest(this.decoder.stats.eventCounts()).decoder ?? {} },
+      ...(this.defrag ? { defrag: this.defrag.stats() } : {}),
       ...(this.flows ? { flow: this.flows.stats() } : {}),
       detect: {
         notices: this.noticeCount,
