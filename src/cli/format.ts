@@ -158,7 +158,7 @@ function labelled(label: string, text: string, rest: readonly string[] = []): st
   return `${label.padEnd(10)}  ${[text, ...rest].filter((x) => x !== '').join('  ')}\n`;
 }
 
-const STATUS_KEYS = ['healthy', 'problems', 'daemon', 'pid', 'interface', 'uptime', 'packets', 'capture', 'notices', 'decide', 'enforce', 'state', 'outputs', 'protected'];
+const STATUS_KEYS = ['healthy', 'problems', 'warnings', 'daemon', 'pid', 'interface', 'uptime', 'packets', 'capture', 'notices', 'decide', 'enforce', 'mitigation', 'host', 'state', 'outputs', 'protected'];
 
 /**
  * The `status` report: the daemon (or the database when none runs), counters, bans in force, the
@@ -172,6 +172,7 @@ export function formatStatus(result: unknown): string {
     out += labelled('health', s.healthy ? 'healthy' : 'UNHEALTHY');
     if (Array.isArray(s.problems)) for (const p of s.problems) out += `  ${cell(p, MAX_LAST_CELL)}\n`;
   }
+  if (Array.isArray(s.warnings)) for (const w of s.warnings) out += labelled('warning', cell(w, MAX_LAST_CELL));
   if (s.daemon === true) {
     out += labelled('daemon', `running (pid ${cell(s.pid)}, interface ${cell(s.interface)}, up ${span(s.uptime)})`);
   } else {
@@ -196,6 +197,14 @@ export function formatStatus(result: unknown): string {
       [`failures=${cell(e.failures)}`, `pending=${cell(e.pending)}`, `last_error=${cell(e.last_error, MAX_LAST_CELL)}`, ...pairs(e, ['backend', 'healthy', 'health', 'failures', 'pending', 'last_error'])],
     );
   } else if ('enforce' in s) out += labelled('firewall', cell(s.enforce));
+  if (isRow(s.mitigation)) {
+    const m = s.mitigation;
+    const list = Array.isArray(m.in_force) ? m.in_force : [];
+    const state = m.enabled === false ? 'off' : `${list.length} in force (${cell(m.backend)})`;
+    out += labelled('mitigation', state, [`applied=${cell(m.applied)}`, `withdrawn=${cell(m.withdrawn)}`, `failures=${cell(m.failures)}`, ...(m.lastError ? [`last_error=${cell(m.lastError, MAX_LAST_CELL)}`] : [])]);
+    for (const x of list) out += `  ${isRow(x) ? `${cell(x.id).padEnd(36)}  ${cell(x.rules, MAX_LAST_CELL)}` : cell(x)}\n`;
+  }
+  if (isRow(s.host)) out += labelled('syn cookies', s.host.tcp_syncookies === null ? 'unknown' : s.host.tcp_syncookies === 0 ? 'OFF (net.ipv4.tcp_syncookies=0)' : `on (net.ipv4.tcp_syncookies=${cell(s.host.tcp_syncookies)})`);
   if (isRow(s.state)) {
     const st = s.state;
     const problems = isRow(st.health) && Array.isArray(st.health.problems) ? st.health.problems.map((p) => `  ${cell(p, MAX_LAST_CELL)}\n`).join('') : '';

@@ -434,7 +434,7 @@ export const configSchema = z.strictObject({
       flood: z
         .strictObject({
           enabled: bool(true),
-          /** ~2 KiB a victim (buckets and sketches), allocated up front. */
+          /** ~3 KiB a victim (buckets and per-kind sketches), allocated up front. */
           max_victims: int(16, 1048576, 4096),
           /** A flood ends after this long under half its threshold. */
           hold: duration('10s', 1, DAY),

@@ -93,6 +93,11 @@ export class MitigationPlan {
     return out;
   }
 
+  /** Puts back a mitigation whose withdrawal failed: it is due again at the next check. */
+  restore(m: PlannedMitigation): void {
+    if (!this.live.has(m.id)) this.live.set(m.id, m);
+  }
+
   /** Forgets a mitigation the firewall could not apply (it is asked for again by the next update). */
   drop(id: string): void {
     this.live.delete(id);

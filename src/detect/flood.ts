@@ -29,7 +29,7 @@ export interface FloodThreshold {
 
 export interface FloodConfig {
   enabled: boolean;
-  /** Victims tracked at once (~2 KiB each, allocated up front); the least recently seen goes first. */
+  /** Victims tracked at once (~3 KiB each, allocated up front); the least recently seen goes first. */
   max_victims: number;
   /** A flood ends after this long under half its threshold. */
   hold: number;
@@ -55,6 +55,8 @@ const C_FRAG = 5;
 const C_REFL = 6;
 const C_AMP = 7;
 const CLASSES = 8;
+/** Classes whose sources can prove themselves by answering the victim's SYN-ACK. */
+const TCP_CLASSES = [C_SYN, C_ACK, C_RST, C_REFL] as const;
 
 /** Buckets of 250 ms, 8 of them kept (2 s); a class's rate is the sum of the last 4 (one second). */
 const BUCKETS_PER_S = 4;
@@ -66,8 +68,6 @@ const V_BI = 0; // current bucket index (floor(now * 4))
 const V_AMPQ = 1; // bytes of the victim's (or spoofed) queries to amplifier ports, since the record began
 const V_LCCUR = 2; // which distinct-count bitmap is current (0 or 1)
 const V_BOGON = 3; // packets from bogon sources (decayed)
-const V_HHTOT = 4; // packets counted into the source summary (decayed with it)
-const V_PORTTOT = 5; // packets counted into the port summary (decayed with it)
 const V_AMPB = 6; // bytes of amplifier replies counted as amplification, since the record began
 const V_COMMON = 8;
 // Per class, from V_COMMON + c * K_STRIDE.
@@ -93,13 +93,16 @@ const B_CLASS = RING * 2;
 const B_COMPLETIONS = CLASSES * B_CLASS;
 const B_STRIDE = B_COMPLETIONS + RING;
 
-// Per-victim sketches (i32): sources (heavy hitters), ports, two distinct-count bitmaps.
-const HH_K = 8;
+// Per-victim sketches (i32): per class, its sources (heavy hitters), its ports and the packets
+// counted into each (decayed with them); then two distinct-count bitmaps for all classes.
+const HH_K = 6;
 const PORT_K = 4;
 const LC_WORDS = 32;
-const S_HH = 0;
-const S_PORTS = HH_K * HH_STRIDE;
-const S_LC = S_PORTS + PORT_K * PORT_STRIDE;
+const C_PORTS = HH_K * HH_STRIDE;
+const C_HHTOT = C_PORTS + PORT_K * PORT_STRIDE;
+const C_PORTTOT = C_HHTOT + 1;
+const S_CLASS = C_PORTTOT + 1;
+const S_LC = CLASSES * S_CLASS;
 const S_STRIDE = S_LC + 2 * LC_WORDS;
 
 /** Heavy-hitter flag bits. */
@@ -267,11 +270,13 @@ export class FloodDetector implements Detector {
     v[kb + K_WIN_B] += bytes;
     if (c === C_AMP) v[vb + V_AMPB] += bytes;
     const sb = s * S_STRIDE;
-    hhAdd(this.sk, sb + S_HH, HH_K, p.src0, p.src1, p.src2, p.src3);
-    v[vb + V_HHTOT]++;
+    const cb = sb + c * S_CLASS;
+    const sk = this.sk;
+    hhAdd(sk, cb, HH_K, p.src0, p.src1, p.src2, p.src3);
+    sk[cb + C_HHTOT]++;
     if (port !== 0) {
-      portAdd(this.sk, sb + S_PORTS, PORT_K, port);
-      v[vb + V_PORTTOT]++;
+      portAdd(sk, cb + C_PORTS, PORT_K, port);
+      sk[cb + C_PORTTOT]++;
     }
     lcAdd(this.sk, sb + S_LC + (v[vb + V_LCCUR]! === 0 ? 0 : LC_WORDS), LC_WORDS, p.src0, p.src1, p.src2, p.src3);
     if ((p.flags & PF.V6) === 0 && bogon4(p.src3 >>> 0)) v[vb + V_BOGON]++;
@@ -320,9 +325,11 @@ export class FloodDetector implements Detector {
     }
     // Answering the victim's SYN-ACK (with an ACK or a RST) proves the address is the sender's.
     if ((fl.tcpFlags(slot, 1) & TCP.SYN) !== 0 && (tf & (TCP.ACK | TCP.RST)) !== 0) {
-      const sb = s * S_STRIDE + S_HH;
-      const i = hhFind(this.sk, sb, HH_K, p.src0, p.src1, p.src2, p.src3);
-      if (i >= 0) hhSetFlag(this.sk, sb, i, F_PROVEN);
+      for (const c of TCP_CLASSES) {
+        const cb = s * S_STRIDE + c * S_CLASS;
+        const i = hhFind(this.sk, cb, HH_K, p.src0, p.src1, p.src2, p.src3);
+        if (i >= 0) hhSetFlag(this.sk, cb, i, F_PROVEN);
+      }
     }
   }
 
@@ -429,9 +436,9 @@ export class FloodDetector implements Detector {
       v[kb + K_BASE_BPS] = v[kb + K_BASE_BPS]! * decay + halfBytes * (1 - decay);
       return;
     }
-    const sb = s * S_STRIDE;
-    const [, portCount] = portTop(this.sk, sb + S_PORTS, PORT_K);
-    const portShare = v[vb + V_PORTTOT]! > 0 ? portCount / v[vb + V_PORTTOT]! : 0;
+    const cb = s * S_STRIDE + C_SYN * S_CLASS;
+    const [, portCount] = portTop(this.sk, cb + C_PORTS, PORT_K);
+    const portShare = this.sk[cb + C_PORTTOT]! > 0 ? portCount / this.sk[cb + C_PORTTOT]! : 0;
     if (portShare < SYN_PORT_SHARE && this.sourcesEst(s) < MANY_SOURCES) return;
     this.start(s, C_SYN, half, halfBytes, out);
   }
@@ -460,8 +467,8 @@ export class FloodDetector implements Detector {
     v[kb + K_ID] = ++this.floodSeq;
     this.active++;
     this.started++;
-    const sb = s * S_STRIDE + S_HH;
-    for (let i = 0; i < HH_K; i++) this.sk[sb + i * HH_STRIDE + 5]! &= ~F_REPORTED;
+    const cb = s * S_STRIDE + c * S_CLASS;
+    for (let i = 0; i < HH_K; i++) this.sk[cb + i * HH_STRIDE + 5]! &= ~F_REPORTED;
     this.report(s, c, 'start', pkts, bytes * 8, out);
   }
 
@@ -471,9 +478,8 @@ export class FloodDetector implements Detector {
     const vb = this.t.valBase(s);
     const kb = vb + V_COMMON + c * K_STRIDE;
     const sk = this.sk;
-    const sb = s * S_STRIDE;
-    const hb = sb + S_HH;
-    const total = Math.max(1, v[vb + V_HHTOT]!);
+    const hb = s * S_STRIDE + c * S_CLASS;
+    const total = Math.max(1, sk[hb + C_HHTOT]!);
     const victim = this.victimAddr(s);
     const top: { ip: IpAddr; packets: number; share: number; proven: boolean; i: number }[] = [];
     for (let i = 0; i < HH_K; i++) {
@@ -492,8 +498,8 @@ export class FloodDetector implements Detector {
     const mitigate = !fewReal;
     v[kb + K_MITIGATE] = mitigate ? 1 : 0;
     const kind = FLOOD_KINDS[c]!;
-    const [topPort, portCount] = portTop(sk, sb + S_PORTS, PORT_K);
-    const port = c !== C_ICMP && c !== C_FRAG && topPort !== 0 && portCount * 2 >= v[vb + V_PORTTOT]! ? topPort : 0;
+    const [topPort, portCount] = portTop(sk, hb + C_PORTS, PORT_K);
+    const port = c !== C_ICMP && c !== C_FRAG && topPort !== 0 && portCount * 2 >= sk[hb + C_PORTTOT]! ? topPort : 0;
     const now = this.clock.now;
     const id = v[kb + K_ID]!;
     const flood: FloodInfo = {
@@ -538,7 +544,14 @@ export class FloodDetector implements Detector {
       evidence.amplification_factor = q > 0 ? Math.round((v[vb + V_AMPB]! / q) * 10) / 10 : null;
     }
     const head = top[0];
-    const noBan = head === undefined ? 'no source' : head.proven ? null : spoofed ? `spoofed flood (~${sources} sources, none proven)` : 'source not proven (it never answered a SYN-ACK)';
+    const noBan =
+      head !== undefined && head.proven
+        ? null
+        : spoofed
+          ? `spoofed flood (~${sources} sources, none proven)`
+          : head === undefined
+            ? `no source sends a large share of it (~${sources} sources)`
+            : 'source not proven (it never answered a SYN-ACK)';
     this.push(out, kind, c, head?.ip ?? victim, victim, port, phase, noBan, evidence, flood);
     if (phase !== 'start' && phase !== 'update') return;
     for (const x of top) {
@@ -603,10 +616,13 @@ export class FloodDetector implements Detector {
         } else this.newlyProven(s, c, out);
       }
       // The summaries follow the last seconds: counts halve, the older bitmap is cleared.
-      hhDecay(this.sk, sb + S_HH, HH_K);
-      portDecay(this.sk, sb + S_PORTS, PORT_K);
-      v[vb + V_HHTOT] = Math.floor(v[vb + V_HHTOT]! / 2);
-      v[vb + V_PORTTOT] = Math.floor(v[vb + V_PORTTOT]! / 2);
+      for (let c = 0; c < CLASSES; c++) {
+        const cb = sb + c * S_CLASS;
+        hhDecay(this.sk, cb, HH_K);
+        portDecay(this.sk, cb + C_PORTS, PORT_K);
+        this.sk[cb + C_HHTOT] = this.sk[cb + C_HHTOT]! >> 1;
+        this.sk[cb + C_PORTTOT] = this.sk[cb + C_PORTTOT]! >> 1;
+      }
       v[vb + V_BOGON] = Math.floor(v[vb + V_BOGON]! / 2);
       const cur = v[vb + V_LCCUR]! === 0 ? 1 : 0;
       v[vb + V_LCCUR] = cur;
@@ -618,8 +634,8 @@ export class FloodDetector implements Detector {
 
   /** A heavy source proven since the last notice gets its own (and is banned). */
   private newlyProven(s: number, c: number, out: NoticeQueue): void {
-    const sb = s * S_STRIDE + S_HH;
-    const total = Math.max(1, this.v[this.t.valBase(s) + V_HHTOT]!);
+    const sb = s * S_STRIDE + c * S_CLASS;
+    const total = Math.max(1, this.sk[sb + C_HHTOT]!);
     for (let i = 0; i < HH_K; i++) {
       const fl = hhFlags(this.sk, sb, i);
       if ((fl & F_PROVEN) !== 0 && (fl & F_REPORTED) === 0 && hhCount(this.sk, sb, i) / total >= this.cfg.ban_share) {

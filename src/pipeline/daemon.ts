@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { Cidr } from '../core/addr.js';
 import type { PalisadeError } from '../core/errors.js';
-import type { Ban, BanEvent, Decision, Enforcement, Lift } from '../core/notice.js';
+import type { Ban, BanEvent, Decision, Enforcement, Lift, Notice } from '../core/notice.js';
 import { ControlServer } from '../control/server.js';
 import type { Request } from '../control/protocol.js';
 import type { KernelEntry } from '../enforce/backend.js';
@@ -26,6 +26,10 @@ import { hostFacts, sshPeersAsync } from './host.js';
 import type { HostFacts } from '../decide/protect.js';
 import { Operator } from './operator.js';
 import { describeLoss, DropWatch } from '../capture/drops.js';
+import { MitigationPlan, type PlannedMitigation } from '../decide/mitigation.js';
+import { Mitigator, type MitigationKind } from '../enforce/mitigation.js';
+import { readSyncookies, type SyncookiesState } from '../enforce/syncookies.js';
+import type { FloodEvent } from '../output/eve.js';
 import type { LiveSource } from '../capture/live.js';
 import { openLive, startLive, type LiveRun } from './run.js';
 
@@ -86,6 +90,12 @@ export class Daemon {
   /** Why the state is not persisted, when it is not (the database could not be opened). */
   private stateProblem: string | null = null;
   private quarantined = 0;
+  /** Flood mitigation: the book (which floods, how long) and the firewall side. */
+  readonly mitigations: MitigationPlan;
+  readonly mitigator: Mitigator;
+  /** Mitigations the firewall refused, by id, with the error (until one applies again). */
+  private readonly mitigationFailing = new Map<string, string>();
+  private syncookies: SyncookiesState = { value: null, warning: null };
 
   constructor(
     readonly cfg: Config,
@@ -99,7 +109,9 @@ export class Daemon {
       deferBanAlerts: true,
       onDecision: (d) => this.onDecision(d),
       onLift: (l) => this.onLift(l, 'daemon'),
+      onFlood: (n) => this.onFlood(n),
       extraStats: () => ({
+        mitigation: this.mitigator.metrics(),
         enforce: this.enforcer.metrics(),
         ...(this.store ? { state: { ...this.store.counts(), health: this.store.health() } } : {}),
         ...(opts.outputs ? { outputs: opts.outputs.health() } : {}),
@@ -108,6 +120,16 @@ export class Daemon {
     });
     this.engine.policy.setHost(hostFacts(opts.env));
     const backend = createBackend(opts.dryRun ? { backend: 'dry-run', name: cfg.enforce.name } : cfg.enforce, cfg.block.max_active, (msg, f) => log.info(f, msg));
+    const fd = cfg.detect.flood;
+    this.mitigations = new MitigationPlan({
+      enabled: cfg.mitigation.enabled,
+      hold: cfg.mitigation.hold,
+      synproxy: cfg.mitigation.synproxy,
+      rates: cfg.mitigation.rates,
+      baselineFactor: fd.baseline_factor,
+      amplifierPorts: fd.amplifier_ports,
+    });
+    this.mitigator = new Mitigator({ backend: backend.name as 'nftables' | 'ipset' | 'iptables' | 'dry-run', name: cfg.enforce.name });
     this.enforcer = new Enforcer(backend, {
       retryInitial: cfg.enforce.retry_initial,
       retryMax: cfg.enforce.retry_max,
@@ -159,6 +181,83 @@ export class Daemon {
     } else if (d.protectedBy !== null && d.action === 'ignore') {
       this.log.info({ src: n.src.toString(), kind: n.kind, reason: d.reason }, 'notice from a trusted source: not banned');
     }
+  }
+
+  /**
+   * A flood notice: logged, and its mitigation applied or scheduled for withdrawal (the book
+   * decides). A mitigation the firewall refuses is reported (log, EVE, `status`) and asked for
+   * again by the flood's next update; detection and bans go on either way.
+   */
+  private onFlood(n: Notice): void {
+    const f = n.flood!;
+    const where = `${f.victim.toString()}${f.port ? `:${f.port}` : ''}`;
+    if (f.phase === 'start' || f.phase === 'end') {
+      const fields = { kind: f.kind, victim: where, pps: f.pps, peak_pps: f.peakPps, mitigate: f.mitigate, flood_id: f.id };
+      if (f.phase === 'start') this.log.warn(fields, 'flood started');
+      else this.log.info(fields, 'flood ended');
+    }
+    const m = this.mitigations.onFlood(n, this.wall());
+    if (m === null) return;
+    const s = this.mitigator.supported(m.kind as MitigationKind, { synproxy: m.synproxy === true });
+    if (!s.ok) {
+      this.log.warn({ kind: m.kind, victim: where, backend: this.mitigator.backend }, `flood not mitigated: ${s.reason}`);
+      this.mitigationEvent('mitigation_failed', m, `unsupported by ${this.mitigator.backend}: ${s.reason}`);
+      return;
+    }
+    const t0 = Date.now();
+    const spec = { id: m.id, kind: m.kind as MitigationKind, victim: m.victim, port: m.port, rate: m.rate, burst: m.burst, ...(m.synproxy ? { synproxy: true } : {}), ...(m.amplifierPorts ? { amplifierPorts: m.amplifierPorts } : {}) };
+    this.mitigator.apply(spec).then(
+      () => {
+        this.mitigationFailing.delete(m.id);
+        this.log.warn({ id: m.id, rate: m.rate, burst: m.burst, ms: Date.now() - t0 }, `flood mitigation applied: ${describeMitigation(m)}`);
+        this.mitigationEvent('mitigation_applied', m);
+      },
+      (e: Error) => {
+        this.mitigations.drop(m.id);
+        this.mitigationFailing.set(m.id, e.message);
+        this.log.error({ code: 'PAL_ERR_FIREWALL', id: m.id }, `flood mitigation failed: ${e.message}`);
+        this.mitigationEvent('mitigation_failed', m, e.message);
+      },
+    );
+  }
+
+  /** Withdraws the mitigations whose hold is over. */
+  private withdrawDue(): void {
+    for (const m of this.mitigations.due(this.wall())) {
+      this.mitigator.withdraw(m.id).then(
+        () => {
+          this.mitigationFailing.delete(m.id);
+          this.log.info({ id: m.id }, `flood mitigation withdrawn: ${describeMitigation(m)}`);
+          this.mitigationEvent('mitigation_withdrawn', m);
+        },
+        (e: Error) => {
+          // Still in the firewall: reported, and retried at the next due check.
+          this.mitigationFailing.set(m.id, e.message);
+          this.log.error({ code: 'PAL_ERR_FIREWALL', id: m.id }, `flood mitigation not withdrawn: ${e.message}`);
+          this.mitigationEvent('mitigation_failed', m, e.message);
+          this.mitigations.restore(m);
+        },
+      );
+    }
+  }
+
+  private mitigationEvent(phase: FloodEvent['phase'], m: PlannedMitigation, error?: string): void {
+    const proto = m.kind === 'udp_flood' || m.kind === 'udp_amplification' ? 17 : m.kind === 'icmp_flood' ? (m.victim.includes(':') ? 58 : 1) : m.kind === 'frag_flood' ? 0 : 6;
+    this.opts.outputs?.flood({
+      at: this.wall(),
+      phase,
+      id: m.floodId,
+      kind: m.kind,
+      victim: m.victim,
+      port: m.port ?? 0,
+      proto,
+      mitigate: true,
+      pps: 0,
+      bps: 0,
+      peakPps: 0,
+      peakBps: 0,
+      mitigation: { backend: this.mitigator.backend, rules: describeMitigation(m), ...(error !== undefined ? { error } : {}) },
+    });
   }
 
   /** A change's firewall result: the waiting alert is written, the audit trail and the log told. */
@@ -260,6 +359,19 @@ export class Daemon {
     this.dropRestored(policy.restore(stored, offences, now), now);
     const present = await this.enforcer.start();
     this.reconcile(present, now);
+    if (this.cfg.mitigation.enabled) {
+      try {
+        // Starts clean: mitigations left by an earlier run end with it (floods are judged anew).
+        await this.mitigator.init();
+      } catch (e) {
+        this.mitigationFailing.set('init', (e as Error).message);
+        this.log.error({ code: 'PAL_ERR_FIREWALL' }, `flood mitigation unavailable: ${(e as Error).message}`);
+      }
+    }
+    this.syncookies = readSyncookies();
+    if (this.syncookies.warning) this.log.warn({ tcp_syncookies: this.syncookies.value }, this.syncookies.warning);
+    const due = setInterval(() => this.withdrawDue(), 1000);
+    this.timers.push(due);
     await this.enforcer.flush();
     this.log.info({ restored: policy.activeCount, firewall: present === null ? 'unavailable' : present.length, backend: this.enforcer.backend.name }, 'bans restored');
     let facts: HostFacts = hostFacts(this.opts.env);
@@ -421,6 +533,7 @@ export class Daemon {
     const m = this.enforcer.metrics() as { healthy: boolean; last_error: string | null };
     if (!m.healthy) out.push(`firewall: ${m.last_error ?? 'not ready'}`);
     if (this.quarantined > 0) out.push(`firewall: ${this.quarantined} change(s) refused by the kernel and quarantined`);
+    for (const [id, err] of this.mitigationFailing) out.push(`mitigation ${id}: ${err}`);
     if (this.stateProblem) out.push(`state: ${this.stateProblem}; running without persistence`);
     if (this.store) {
       const h = this.store.health();
@@ -452,6 +565,14 @@ export class Daemon {
       outputs: this.opts.outputs?.health() ?? [],
       control: this.control?.stats() ?? null,
       protected: e.policy.protect.list(),
+      mitigation: {
+        enabled: this.cfg.mitigation.enabled,
+        backend: this.mitigator.backend,
+        ...this.mitigator.metrics(),
+        in_force: this.mitigations.active().map((m) => ({ id: m.id, kind: m.kind, victim: m.victim, port: m.port, rate: m.rate, burst: m.burst, since: m.since, withdraw_at: m.withdrawAt, rules: describeMitigation(m) })),
+      },
+      host: { tcp_syncookies: this.syncookies.value },
+      warnings: this.syncookies.warning ? [this.syncookies.warning] : [],
     };
   }
 
@@ -491,6 +612,11 @@ export class Daemon {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.control?.close();
+    if (this.cfg.mitigation.enabled) {
+      // Mitigations live as long as their floods are watched: they end with the daemon.
+      this.mitigations.takeAll();
+      await this.mitigator.shutdown().catch((e: Error) => this.log.error({ code: 'PAL_ERR_FIREWALL' }, `flood mitigations not removed at exit: ${e.message}`));
+    }
     await this.enforcer.shutdown(this.opts.flushOnExit);
     const pending = this.enforcer.pendingKeys();
     if (pending.length > 0) {
@@ -504,6 +630,23 @@ export class Daemon {
     this.stateLock?.release();
     await this.tableLock?.release();
   }
+}
+
+/** A mitigation in words, for logs, EVE and `status`. */
+export function describeMitigation(m: PlannedMitigation): string {
+  const at = `${m.victim}${m.port !== null ? `:${m.port}` : ''}`;
+  if (m.kind === 'udp_amplification') return `unsolicited UDP from amplifier ports to ${at} dropped`;
+  if (m.synproxy) return `SYN proxy for new connections to ${at}`;
+  const what: Record<string, string> = {
+    syn_flood: 'new TCP connections',
+    ack_flood: 'ACKs of no connection',
+    rst_flood: 'RSTs of no connection',
+    udp_flood: 'new UDP packets',
+    icmp_flood: 'ICMP echo requests',
+    frag_flood: 'IP fragments',
+    synack_reflection: 'unsolicited SYN-ACKs',
+  };
+  return `${what[m.kind] ?? m.kind} to ${at} over ${m.rate}/s (burst ${m.burst}) dropped; established traffic always passes`;
 }
 
 function orphan(scope: Cidr, key: string, since: number, until: number): Ban {
