@@ -10,10 +10,14 @@
 //     on a smaller capture, and compares packets/s and sources flagged.
 //  5. With `--previous DIR` (a built checkout of the previous code), times that build's replay
 //     beside this one's, interleaved in the same runs, and reports the ratio new / previous.
-//  6. Live capture (bench/live.ts, root only): tcpreplay over a veth pair at 50k, 100k, 200k
+//  6. Floods and fragments: a generated spoofed SYN flood (--flood-packets, default 5,000,000,
+//     every packet from a new random source) and a fragment-heavy capture (N packets, about half
+//     IP fragments), each replayed with the defaults beside tcpdump in the same runs, with peak
+//     RSS; the fragment capture also with defrag off, to show what reassembly costs.
+//  7. Live capture (bench/live.ts, root only): tcpreplay over a veth pair at 50k, 100k, 200k
 //     packets/s and top speed, quiet and with one core busy; Palisade's received and dropped
 //     packets beside tcpdump's, and the highest rate each keeps under 0.1% loss.
-// Usage: npm run bench -- [--packets N] [--runs R] [--stream N] [--scapy-packets N] [--previous DIR]
+// Usage: npm run bench -- [--packets N] [--runs R] [--stream N] [--scapy-packets N] [--flood-packets N] [--previous DIR]
 //                         [--live-seconds S] [--no-live] [--live-only] [--out FILE]
 
 import { spawnSync } from 'node:child_process';
@@ -37,6 +41,7 @@ const N = arg('packets', 2_000_000);
 const RUNS = arg('runs', 5);
 const STREAM = arg('stream', 10_000_000);
 const SCAPY_N = arg('scapy-packets', 100_000);
+const FLOOD_N = arg('flood-packets', 5_000_000);
 const outIdx = process.argv.indexOf('--out');
 const OUT = outIdx > 0 ? process.argv[outIdx + 1]! : join(OUT_DIR, 'results.json');
 const prevIdx = process.argv.indexOf('--previous');
@@ -56,9 +61,9 @@ function have(cmd: string): boolean {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-function generate(path: string, n: number, seed: number): void {
+function generate(path: string, n: number, seed: number, mix = 'mixed'): void {
   if (existsSync(path) && existsSync(`${path}.n`) && statSync(`${path}.n`).size === String(n).length) return;
-  const r = run('node', [GEN, path, String(n), String(seed)]);
+  const r = run('node', [GEN, path, String(n), String(seed), mix]);
   if (r.code !== 0) throw new Error(`generator failed: ${r.stderr}`);
   writeFileSync(`${path}.n`, String(n));
 }
@@ -68,6 +73,8 @@ interface ReplayRun {
   rss: number;
   alerts: number;
   sources: number;
+  /** Floods and reassembly in words. */
+  summary: string;
 }
 
 function replay(file: string, pin: boolean, config?: string, cli = CLI): ReplayRun {
@@ -75,7 +82,12 @@ function replay(file: string, pin: boolean, config?: string, cli = CLI): ReplayR
   const r = run(pin ? 'taskset' : 'node', args);
   if (r.code !== 0) throw new Error(`replay failed: ${r.stderr}`);
   const s = JSON.parse(r.stdout);
-  return { pps: s.pps, rss: s.peak_rss_bytes, alerts: s.detections.alerts, sources: s.detections.sources.length };
+  const floods = (s.detections.floods ?? []) as { kind: string; victim: string; peak_pps: number; spoofed: boolean }[];
+  const summary = [
+    ...floods.map((f) => `${f.kind} on ${f.victim} (peak ${fmt(f.peak_pps)} pkt/s${f.spoofed ? ', spoofed' : ''})`),
+    ...(s.defrag?.reassembled ? [`${fmt(s.defrag.reassembled)} datagrams reassembled from ${fmt(s.defrag.fragments)} fragments`] : []),
+  ].join('; ');
+  return { pps: s.pps, rss: s.peak_rss_bytes, alerts: s.detections.alerts, sources: s.detections.sources.length, summary };
 }
 
 function tcpdumpPps(file: string, pin: boolean, n: number): number {
@@ -83,6 +95,49 @@ function tcpdumpPps(file: string, pin: boolean, n: number): number {
   const r = run(pin ? 'taskset' : 'tcpdump', pin ? ['-c', '0', 'tcpdump', ...args] : args);
   if (r.code !== 0) throw new Error(`tcpdump failed: ${r.stderr}`);
   return n / r.seconds;
+}
+
+/**
+ * The flood and fragment captures (step 6): the defaults (and the fragments with defrag off),
+ * interleaved with tcpdump, median of three.
+ */
+function specialCaptures(pin: boolean, defragOff: string): Record<string, unknown>[] {
+  const flood = join(OUT_DIR, `synflood-${FLOOD_N}.pcap`);
+  const frag = join(OUT_DIR, `frag-${N}.pcap`);
+  process.stderr.write(`generating a ${fmt(FLOOD_N)}-packet spoofed SYN flood and a ${fmt(N)}-packet fragment-heavy capture\n`);
+  generate(flood, FLOOD_N, 11, 'synflood');
+  generate(frag, N, 13, 'frag');
+  const rows: Record<string, unknown>[] = [];
+  const cases: [string, string, number, string | undefined][] = [
+    [`spoofed SYN flood, ${fmt(FLOOD_N)} packets`, flood, FLOOD_N, undefined],
+    [`fragment-heavy mix, ${fmt(N)} packets`, frag, N, undefined],
+    [`fragment-heavy mix, ${fmt(N)} packets`, frag, N, defragOff],
+  ];
+  for (const [name, file, n, cfg] of cases) {
+    run('sh', ['-c', `cat ${file} > /dev/null`]);
+    const ours: ReplayRun[] = [];
+    const theirs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      theirs.push(tcpdumpPps(file, pin, n));
+      ours.push(replay(file, pin, cfg));
+    }
+    const pps = median(ours.map((r) => r.pps));
+    const tpps = median(theirs);
+    const last = ours[0]!;
+    rows.push({
+      capture: name,
+      pipeline: cfg ? 'defrag off' : 'defaults',
+      cores: pin ? 'one core (taskset -c 0)' : 'unpinned',
+      runs: 3,
+      palisade_pps: pps,
+      palisade_pps_runs: ours.map((r) => r.pps),
+      tcpdump_pps: Math.round(tpps),
+      ratio_vs_tcpdump: Math.round((pps / tpps) * 1000) / 1000,
+      peak_rss_mb: Math.round(Math.max(...ours.map((r) => r.rss)) / 1048576),
+      notes: last.summary,
+    });
+  }
+  return rows;
 }
 
 /** Runs bench/enforce.js in a namespace of its own (root, nft and iptables needed). */
@@ -222,6 +277,7 @@ function main(): void {
   results.enforce = enforceBench();
   results.live = liveBench();
 
+  results.special = specialCaptures(pinAvailable, config('defrag-off', 'defrag:\n  enabled: false\n'));
   const scapyOk = existsSync(SCAPY) && spawnSync('/usr/bin/python3', ['-c', 'import scapy.all']).status === 0;
   if (scapyOk) {
     const small = join(OUT_DIR, `bench-${SCAPY_N}.pcap`);
@@ -258,6 +314,12 @@ function main(): void {
   }
   for (const st of (results.stream as Record<string, number>[] | undefined) ?? []) {
     out.push(` stream through stdin: ${fmt(st.packets!)} packets (${fmt(st.bytes!)} bytes), peak RSS ${st.peak_rss_mb} MB (generator-bound: ${fmt(st.pps!)} packets/s)`);
+  }
+  for (const r of results.special as Record<string, number | string>[]) {
+    out.push(` ${r.capture}, ${r.pipeline}, ${r.cores}:`);
+    out.push(line('palisade replay', `${fmt(r.palisade_pps as number)} packets/s (median of ${r.runs}), peak RSS ${r.peak_rss_mb} MB`));
+    out.push(line('tcpdump, same runs', `${fmt(r.tcpdump_pps as number)} packets/s (ratio palisade / tcpdump ${r.ratio_vs_tcpdump})`));
+    if (r.notes) out.push(line('found', String(r.notes)));
   }
   const sc = results.scapy as Record<string, number> | string;
   if (typeof sc === 'string') out.push(` Scapy baseline: ${sc}`);

@@ -3,9 +3,12 @@
 // segments of 0-1400 bytes, FIN teardown) between 4000 clients and 40 servers, ~10% IPv6 TCP
 // sessions, ~8% DNS over UDP, ~2% ICMP echo, ~2% scans (SYN, FIN, NULL, XMAS and UDP) from 30
 // scanners. Ethernet, microsecond stamps at 250k packets/s. Packets are written straight into a
-// reused buffer, so tens of millions stream to a pipe in constant memory.
+// reused buffer, so tens of millions stream to a pipe in constant memory. Other mixes for the
+// benchmarks: `synflood` (every packet a SYN from a random, spoofed source to one victim port)
+// and `frag` (the default mix where three events in four are a datagram in IP fragments, 3,000-byte
+// UDP or a 4,000-byte ping in 1,480-byte fragments: about half the packets are fragments).
 //
-// Usage: node dist/tools/gen-capture.js OUT|- NPACKETS [SEED]
+// Usage: node dist/tools/gen-capture.js OUT|- NPACKETS [SEED] [mixed|synflood|frag]
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { rng } from './craft.js';
@@ -89,9 +92,10 @@ class Writer {
 }
 
 function main(): void {
-  const [out, nText, seedText] = process.argv.slice(2);
-  if (!out || !nText) {
-    process.stderr.write('usage: gen-capture OUT|- NPACKETS [SEED]\n');
+  const [out, nText, seedText, mixText] = process.argv.slice(2);
+  const mix = mixText ?? 'mixed';
+  if (!out || !nText || !['mixed', 'synflood', 'frag'].includes(mix)) {
+    process.stderr.write('usage: gen-capture OUT|- NPACKETS [SEED] [mixed|synflood|frag]\n');
     process.exit(2);
   }
   const n = Number(nText);
@@ -172,6 +176,28 @@ function main(): void {
     PAY.copy(b, l4 + 8, 0, 56);
     w.end(l4 + 64);
   };
+  /** A datagram of `len` transport bytes (protocol `proto`) in fragments of 1,480 bytes. */
+  const fragmented = (src: number, dst: number, proto: number, len: number): void => {
+    const id = ri(0, 65536);
+    for (let off = 0; off < len && !w.done; off += 1480) {
+      const part = Math.min(1480, len - off);
+      const o = w.begin(0x0800);
+      const b = w.b;
+      b.writeUInt32BE(0x45000000 | (20 + part), o);
+      b.writeUInt32BE(((id << 16) | (off + part < len ? 0x2000 : 0) | (off >> 3)) >>> 0, o + 4);
+      b.writeUInt32BE(((64 << 24) | (proto << 16)) >>> 0, o + 8);
+      b.writeUInt32BE(src, o + 12);
+      b.writeUInt32BE(dst, o + 16);
+      PAY.copy(b, o + 20, 0, part);
+      if (off === 0) {
+        if (proto === 17) {
+          b.writeUInt32BE(((ri(1024, 65535) << 16) | 5000) >>> 0, o + 20);
+          b.writeUInt32BE((len << 16) >>> 0, o + 24);
+        } else b.writeUInt32BE(0x08000000, o + 20);
+      }
+      w.end(o + 20 + part);
+    }
+  };
   const session = (six: boolean, c: number | readonly number[], s: number | readonly number[]): void => {
     const sp = ri(32768, 61000);
     const dp = pick(ports);
@@ -190,7 +216,18 @@ function main(): void {
     tcpPkt(six, c, s, sp, dp, a + 2, bb + 2, A, 0);
   };
 
+  if (mix === 'synflood') {
+    const victim = servers[0]!;
+    while (!w.done) tcpPkt(false, (ri(0x01000000, 0xdf000000) | 0) >>> 0, victim, ri(1024, 65536), 80, ri(0, 2 ** 32), 0, S, 0, 1024);
+  }
   while (!w.done) {
+    if (mix === 'frag' && r() < 0.75) {
+      const c = pick(clients);
+      const s = pick(servers);
+      if (r() < 0.5) fragmented(c, s, 17, 3000);
+      else fragmented(c, s, 1, 4000);
+      continue;
+    }
     const x = r();
     if (x < 0.78) session(false, pick(clients), pick(servers));
     else if (x < 0.88) session(true, pick(c6), pick(s6));

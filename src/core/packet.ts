@@ -177,6 +177,8 @@ export class Packet {
   flowDir = 0;
   /** What this packet did to its flow: FE bits (opened it, first reply, closed it). */
   flowEv = 0;
+  /** Packets of the flow in this packet's direction so far, this one included (valid when flowSlot >= 0). */
+  flowPkts = 0;
 
   /**
    * Clears the fields every packet needs cleared. The other layer fields are written by their
@@ -204,5 +206,6 @@ export class Packet {
     this.flowSlot = -1;
     this.flowDir = 0;
     this.flowEv = 0;
+    this.flowPkts = 0;
   }
 }

@@ -15,7 +15,8 @@ import { FE, PF, TCP, type Packet } from '../core/packet.js';
 import type { FlowTable } from '../flow/flow-table.js';
 import { FS } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './detector.js';
-import { HH_STRIDE, hhAdd, hhCount, hhDecay, hhFind, hhFlags, hhSetFlag, lcAdd, lcEstimate, PORT_STRIDE, portAdd, portDecay, portTop } from './sketch.js';
+import { BitSets, mixAddr } from './distinct.js';
+import { HH_STRIDE, hhAdd, hhCount, hhDecay, hhFind, hhFlags, hhSetFlag, PORT_STRIDE, portAdd, portDecay, portTop } from './sketch.js';
 
 export const FLOOD_KINDS = ['syn_flood', 'ack_flood', 'rst_flood', 'udp_flood', 'icmp_flood', 'frag_flood', 'synack_reflection', 'udp_amplification'] as const;
 export type FloodKind = (typeof FLOOD_KINDS)[number];
@@ -66,10 +67,13 @@ const WIN = 4;
 // Per-victim values (f64) in the key table's record.
 const V_BI = 0; // current bucket index (floor(now * 4))
 const V_AMPQ = 1; // bytes of the victim's (or spoofed) queries to amplifier ports, since the record began
-const V_LCCUR = 2; // which distinct-count bitmap is current (0 or 1)
+const V_LCCUR = 2; // which distinct-source bitmap is current (0 or 1)
 const V_BOGON = 3; // packets from bogon sources (decayed)
+const V_LCSET = 4; // + 0 / 1: bits set in each distinct-source bitmap
 const V_AMPB = 6; // bytes of amplifier replies counted as amplification, since the record began
-const V_COMMON = 8;
+const V_DONE_WIN = 7; // handshakes completed in the last four buckets (the SYN sketch gate)
+const V_LCDONE = 8; // + 0 / 1: bits set in each bitmap of sources that completed a handshake
+const V_COMMON = 10;
 // Per class, from V_COMMON + c * K_STRIDE.
 const K_ACTIVE = 0;
 const K_START = 1;
@@ -97,13 +101,13 @@ const B_STRIDE = B_COMPLETIONS + RING;
 // counted into each (decayed with them); then two distinct-count bitmaps for all classes.
 const HH_K = 6;
 const PORT_K = 4;
-const LC_WORDS = 32;
+/** Bits of each distinct-source bitmap: estimates up to m ln m, about 7,000 sources a second. */
+const LC_BITS = 1024;
 const C_PORTS = HH_K * HH_STRIDE;
 const C_HHTOT = C_PORTS + PORT_K * PORT_STRIDE;
 const C_PORTTOT = C_HHTOT + 1;
 const S_CLASS = C_PORTTOT + 1;
-const S_LC = CLASSES * S_CLASS;
-const S_STRIDE = S_LC + 2 * LC_WORDS;
+const S_STRIDE = CLASSES * S_CLASS;
 
 /** Heavy-hitter flag bits. */
 const F_PROVEN = 1;
@@ -118,6 +122,12 @@ const SPOOF_SOURCES = 32;
 const REAL_SHARE = 0.8;
 /** A reply this many times its request's bytes is amplification (DNS answers are 1 to 5 times). */
 const AMP_RATIO = 10;
+/**
+ * Sources are sketched once a kind's rate to a victim reaches this share of its floor (SYNs:
+ * half-open ones): the start notice's sources come from the last quarter of its second at least.
+ */
+const SKETCH_AT = 0.75;
+
 
 export const SIG_FLOOD_BASE = 9000200;
 
@@ -146,9 +156,16 @@ export class FloodDetector implements Detector {
   private readonly v: Float64Array;
   private readonly bk: Float32Array;
   private readonly sk: Int32Array;
+  /** Two distinct-source bitmaps per victim (this second and the last), and two of the sources that completed a handshake. */
+  private readonly lc: BitSets;
+  private readonly lcDone: BitSets;
   private readonly amp = new Uint8Array(65536);
+  /** Per flow slot: 1 + the victim slot its SYN was counted in (0: none), for its handshake's answer. */
+  private readonly flowVictim: Int32Array;
   private readonly thrPps = new Float64Array(CLASSES);
   private readonly thrBps = new Float64Array(CLASSES);
+  /** The bits floor, Infinity where there is none (for the sketch gate). */
+  private readonly thrBpsOrInf = new Float64Array(CLASSES);
   private readonly homeNet: CidrSet | null;
   private readonly flows: FlowTable | null;
   private readonly clock: Clock;
@@ -168,10 +185,16 @@ export class FloodDetector implements Detector {
     this.v = this.t.vals;
     this.bk = prefault(new Float32Array(cfg.max_victims * B_STRIDE));
     this.sk = prefault(new Int32Array(cfg.max_victims * S_STRIDE));
+    this.lc = new BitSets(cfg.max_victims * 2, LC_BITS);
+    this.flowVictim = new Int32Array(env.flows?.slots ?? 0);
+    prefault(this.lc.words);
+    this.lcDone = new BitSets(cfg.max_victims * 2, LC_BITS);
+    prefault(this.lcDone.words);
     for (const port of cfg.amplifier_ports) this.amp[port] = 1;
     FLOOD_KINDS.forEach((k, c) => {
       this.thrPps[c] = cfg.thresholds[k].pps;
       this.thrBps[c] = cfg.thresholds[k].mbps * 1e6;
+      this.thrBpsOrInf[c] = this.thrBps[c]! > 0 ? this.thrBps[c]! : Infinity;
     });
     this.idle = Math.max(60, cfg.hold * 2);
     this.t.onRemove = (slot) => {
@@ -182,6 +205,13 @@ export class FloodDetector implements Detector {
   }
 
   onPacket(p: Packet, _clock: Clock, out: NoticeQueue): void {
+    // Most packets are inside a TCP connection, past its handshake: nothing to count.
+    if ((p.flags & PF.TCP) !== 0 && (p.flowEv & FE.NEW) === 0 && (p.flowPkts > 3 || p.flowDir !== 0) && (p.tcpFlags & (TCP.SYN | TCP.ACK | TCP.RST | TCP.FIN)) !== TCP.SYN) return;
+    this.classify(p, out);
+  }
+
+  /** The packet's class (or a handshake's answer), and its count. */
+  private classify(p: Packet, out: NoticeQueue): void {
     const f = p.flags;
     if ((f & (PF.IPV4 | PF.IPV6)) === 0) return;
     if ((f & PF.FRAG) !== 0) {
@@ -201,12 +231,13 @@ export class FloodDetector implements Detector {
         else if ((tf & TCP.RST) !== 0) c = C_RST;
         else if ((tf & TCP.ACK) !== 0 && (tf & TCP.SYN) === 0) c = C_ACK;
         port = p.dport;
-      } else if (p.flowDir === 0 && p.flowSlot >= 0) {
+      } else if (p.flowDir === 0 && p.flowSlot >= 0 && p.flowPkts <= 3 && (p.flowPkts === 2 || (tf & TCP.RST) !== 0)) {
+        // The handshake's ACK (the initiator's second packet), or a RST answering the SYN-ACK.
         this.answered(p, tf);
         return;
       }
     } else if ((f & PF.UDP) !== 0) {
-      if (this.amp[p.dport] === 1 && this.amp[p.sport] === 0) this.victimQuery(p, out);
+      if (this.amp[p.dport] === 1 && this.amp[p.sport] === 0) this.victimQuery(p);
       if (p.flowSlot >= 0 && p.flowDir === 1) {
         // A reply to a request from the destination's address: amplification only when it is
         // far larger than the request (queries spoofed from the victim, seen on their way out).
@@ -253,6 +284,10 @@ export class FloodDetector implements Detector {
     v[b + V_BI] = Math.floor(now * BUCKETS_PER_S);
     this.bk.fill(0, s * B_STRIDE, (s + 1) * B_STRIDE);
     this.sk.fill(0, s * S_STRIDE, (s + 1) * S_STRIDE);
+    this.lc.clear(s * 2);
+    this.lc.clear(s * 2 + 1);
+    this.lcDone.clear(s * 2);
+    this.lcDone.clear(s * 2 + 1);
   }
 
   private count(p: Packet, c: number, port: number, out: NoticeQueue): void {
@@ -269,19 +304,14 @@ export class FloodDetector implements Detector {
     v[kb + K_WIN_P]++;
     v[kb + K_WIN_B] += bytes;
     if (c === C_AMP) v[vb + V_AMPB] += bytes;
-    const sb = s * S_STRIDE;
-    const cb = sb + c * S_CLASS;
-    const sk = this.sk;
-    hhAdd(sk, cb, HH_K, p.src0, p.src1, p.src2, p.src3);
-    sk[cb + C_HHTOT]++;
-    if (port !== 0) {
-      portAdd(sk, cb + C_PORTS, PORT_K, port);
-      sk[cb + C_PORTTOT]++;
-    }
-    lcAdd(this.sk, sb + S_LC + (v[vb + V_LCCUR]! === 0 ? 0 : LC_WORDS), LC_WORDS, p.src0, p.src1, p.src2, p.src3);
-    if ((p.flags & PF.V6) === 0 && bogon4(p.src3 >>> 0)) v[vb + V_BOGON]++;
+    const active = v[kb + K_ACTIVE] !== 0;
+    // The sketches (sources, ports, distinct count) only matter near a flood: they are fed from a
+    // quarter of the floor on, so that ordinary traffic costs a lookup and two additions.
+    if (c === C_SYN && p.flowSlot >= 0) this.flowVictim[p.flowSlot] = s + 1;
+    const near = c === C_SYN ? v[kb + K_WIN_P]! - v[vb + V_DONE_WIN]! : v[kb + K_WIN_P]!;
+    if (active || near >= this.thrPps[c]! * SKETCH_AT || v[kb + K_WIN_B]! * 8 >= this.thrBpsOrInf[c]! * SKETCH_AT) this.sketch(p, s, vb, c, port);
     const now = this.clock.now;
-    if (v[kb + K_ACTIVE] !== 0) {
+    if (active) {
       v[kb + K_PKTS]++;
       v[kb + K_BYTES] += bytes;
       const winP = v[kb + K_WIN_P]!;
@@ -292,6 +322,21 @@ export class FloodDetector implements Detector {
     }
     // SYNs are judged a bucket or two late (advance), once their handshakes had time to complete.
     if (c !== C_SYN && this.over(kb, c, v[kb + K_WIN_P]!, v[kb + K_WIN_B]!, 1)) this.start(s, c, v[kb + K_WIN_P]!, v[kb + K_WIN_B]!, out);
+  }
+
+  private sketch(p: Packet, s: number, vb: number, c: number, port: number): void {
+    const v = this.v;
+    const cb = s * S_STRIDE + c * S_CLASS;
+    const sk = this.sk;
+    hhAdd(sk, cb, HH_K, p.src0, p.src1, p.src2, p.src3);
+    sk[cb + C_HHTOT]++;
+    if (port !== 0) {
+      portAdd(sk, cb + C_PORTS, PORT_K, port);
+      sk[cb + C_PORTTOT]++;
+    }
+    const cur = v[vb + V_LCCUR]!;
+    if (this.lc.add(s * 2 + cur, mixAddr(p.src0, p.src1, p.src2, p.src3))) v[vb + V_LCSET + cur]++;
+    if ((p.flags & PF.V6) === 0 && bogon4(p.src3 >>> 0)) v[vb + V_BOGON]++;
   }
 
   /** True when the rate (`pkts`, `bytes` over one second) is over `scale` times the class's threshold. */
@@ -309,19 +354,19 @@ export class FloodDetector implements Detector {
     const fl = this.flows;
     if (fl === null) return;
     const slot = p.flowSlot;
-    const sent = fl.pkts(slot, 0);
-    if (sent > 3 || (fl.state(slot) & FS.MIDSTREAM) !== 0 || (tf & TCP.SYN) !== 0) return;
+    const sent = p.flowPkts;
+    if ((tf & TCP.SYN) !== 0 || (fl.state(slot) & FS.MIDSTREAM) !== 0) return;
+    // The victim's record, as its SYN left it on the flow (checked: the slot may have moved on).
     const t = this.t;
-    const k = t.key;
-    k[0] = p.dst0;
-    k[1] = p.dst1;
-    k[2] = p.dst2;
-    k[3] = p.dst3;
-    const s = t.find();
-    if (s < 0) return;
+    const s = this.flowVictim[slot]! - 1;
+    if (s < 0 || !t.isLive(s) || t.keyWord(s, 3) !== p.dst3 >>> 0 || t.keyWord(s, 2) !== p.dst2 >>> 0 || t.keyWord(s, 1) !== p.dst1 >>> 0 || t.keyWord(s, 0) !== p.dst0 >>> 0) return;
     if (sent === 2 && (tf & TCP.ACK) !== 0 && (tf & TCP.RST) === 0) {
-      const bi = this.v[t.valBase(s) + V_BI]!;
+      const vb = t.valBase(s);
+      const bi = this.v[vb + V_BI]!;
       this.bk[s * B_STRIDE + B_COMPLETIONS + (bi % RING)]++;
+      this.v[vb + V_DONE_WIN]++;
+      const cur = this.v[vb + V_LCCUR]!;
+      if (this.lcDone.add(s * 2 + cur, mixAddr(p.src0, p.src1, p.src2, p.src3))) this.v[vb + V_LCDONE + cur]++;
     }
     // Answering the victim's SYN-ACK (with an ACK or a RST) proves the address is the sender's.
     if ((fl.tcpFlags(slot, 1) & TCP.SYN) !== 0 && (tf & (TCP.ACK | TCP.RST)) !== 0) {
@@ -334,7 +379,7 @@ export class FloodDetector implements Detector {
   }
 
   /** A request to an amplifier port from a protected address: its bytes (the amplification factor). */
-  private victimQuery(p: Packet, out: NoticeQueue): void {
+  private victimQuery(p: Packet): void {
     if (this.homeNet !== null && this.homeNet.match(p.src0, p.src1, p.src2, p.src3) === null) return;
     const t = this.t;
     const k = t.key;
@@ -342,11 +387,9 @@ export class FloodDetector implements Detector {
     k[1] = p.src1;
     k[2] = p.src2;
     k[3] = p.src3;
-    const s = t.get();
-    const now = this.clock.now;
-    if (t.isNew) this.reset(s, now);
-    else this.advance(s, Math.floor(now * BUCKETS_PER_S), out);
-    this.v[t.valBase(s) + V_AMPQ] += p.wirelen;
+    // Only an address already seen as a victim: its first answers make it one.
+    const s = t.find();
+    if (s >= 0) this.v[t.valBase(s) + V_AMPQ] += p.wirelen;
   }
 
   /**
@@ -387,6 +430,7 @@ export class FloodDetector implements Detector {
         bk[cur] = 0;
         bk[cur + 1] = 0;
       }
+      if (k - WIN >= 0) v[vb + V_DONE_WIN] = Math.max(0, v[vb + V_DONE_WIN]! - bk[bb + B_COMPLETIONS + ((k - WIN) % RING)]!);
       bk[bb + B_COMPLETIONS + (k % RING)] = 0;
     }
     if (k < bi) {
@@ -398,6 +442,7 @@ export class FloodDetector implements Detector {
         v[kb + K_WIN_B] = 0;
       }
       bk.fill(0, bb, bb + B_STRIDE);
+      v[vb + V_DONE_WIN] = 0;
     }
   }
 
@@ -439,13 +484,31 @@ export class FloodDetector implements Detector {
     const cb = s * S_STRIDE + C_SYN * S_CLASS;
     const [, portCount] = portTop(this.sk, cb + C_PORTS, PORT_K);
     const portShare = this.sk[cb + C_PORTTOT]! > 0 ? portCount / this.sk[cb + C_PORTTOT]! : 0;
-    if (portShare < SYN_PORT_SHARE && this.sourcesEst(s) < MANY_SOURCES) return;
+    if (portShare < SYN_PORT_SHARE && this.halfOpenSources(s) < MANY_SOURCES) return;
     this.start(s, C_SYN, half, halfBytes, out);
   }
 
+  /**
+   * Distinct sources of SYNs that completed no handshake: all SYN sources less those that
+   * completed one (a busy server's clients are in both), in the current or the last second.
+   * Scanners are few; a spoofed flood's sources are many.
+   */
+  private halfOpenSources(s: number): number {
+    const v = this.v;
+    const vb = this.t.valBase(s);
+    let best = 0;
+    for (let i = 0; i < 2; i++) {
+      const all = this.lc.estimate(v[vb + V_LCSET + i]!, Infinity);
+      const done = this.lcDone.estimate(v[vb + V_LCDONE + i]!, Infinity);
+      best = Math.max(best, all - done);
+    }
+    return best;
+  }
+
   private sourcesEst(s: number): number {
-    const at = s * S_STRIDE + S_LC;
-    return lcEstimate(this.sk, at, at + LC_WORDS, LC_WORDS);
+    // Distinct sources in the current or the last second, whichever saw more.
+    const vb = this.t.valBase(s);
+    return Math.max(this.lc.estimate(this.v[vb + V_LCSET]!, Infinity), this.lc.estimate(this.v[vb + V_LCSET + 1]!, Infinity));
   }
 
   private start(s: number, c: number, pkts: number, bytes: number, out: NoticeQueue): void {
@@ -491,7 +554,8 @@ export class FloodDetector implements Detector {
     }
     top.sort((a, b) => b.packets - a.packets);
     const provenShare = top.filter((x) => x.proven).reduce((a, x) => a + x.packets, 0) / total;
-    const sources = this.sourcesEst(s);
+    // For SYNs, the sources of the half-open ones: the clients that completed handshakes are no part of a flood.
+    const sources = c === C_SYN ? this.halfOpenSources(s) : this.sourcesEst(s);
     const bogonShare = Math.min(1, v[vb + V_BOGON]! / total);
     const fewReal = provenShare >= REAL_SHARE;
     const spoofed = !fewReal && (sources >= SPOOF_SOURCES || bogonShare >= 0.1);
@@ -626,7 +690,10 @@ export class FloodDetector implements Detector {
       v[vb + V_BOGON] = Math.floor(v[vb + V_BOGON]! / 2);
       const cur = v[vb + V_LCCUR]! === 0 ? 1 : 0;
       v[vb + V_LCCUR] = cur;
-      this.sk.fill(0, sb + S_LC + cur * LC_WORDS, sb + S_LC + (cur + 1) * LC_WORDS);
+      v[vb + V_LCSET + cur] = 0;
+      v[vb + V_LCDONE + cur] = 0;
+      this.lc.clear(s * 2 + cur);
+      this.lcDone.clear(s * 2 + cur);
     });
     // A victim idle this long has no flood left (each ended after `hold` without packets over).
     this.t.expire(now - this.idle);
@@ -669,7 +736,7 @@ export class FloodDetector implements Detector {
   stats(): DetectorStats {
     return {
       tracked: this.t.size,
-      memuse: this.t.memoryBytes + this.bk.byteLength + this.sk.byteLength,
+      memuse: this.t.memoryBytes + this.bk.byteLength + this.sk.byteLength + this.lc.memoryBytes + this.lcDone.memoryBytes,
       evicted: this.t.evicted,
       active: this.active,
       started: this.started,
@@ -680,6 +747,9 @@ export class FloodDetector implements Detector {
     this.t.clear();
     this.bk.fill(0);
     this.sk.fill(0);
+    this.lc.words.fill(0);
+    this.lcDone.words.fill(0);
+    this.flowVictim.fill(0);
     this.active = 0;
   }
 }

@@ -1,8 +1,6 @@
 // Small fixed-size sketches over typed arrays, for detectors that must stay bounded under traffic
-// with random (spoofed) sources: a Misra-Gries heavy-hitter summary of source addresses and of
-// ports, and a linear-counting bitmap that estimates distinct sources. No allocation per update.
-
-import { fmix32 } from '../core/key-table.js';
+// with random (spoofed) sources: Misra-Gries heavy-hitter summaries of source addresses and of
+// ports (distinct counts are in distinct.ts). No allocation per update.
 
 /** Words per heavy-hitter entry: the four address words, the count and a flag word. */
 export const HH_STRIDE = 6;
@@ -93,28 +91,4 @@ export function portTop(a: Int32Array, at: number, k: number): [number, number] 
 
 export function portDecay(a: Int32Array, at: number, k: number): void {
   for (let i = 0; i < k; i++) a[at + i * PORT_STRIDE + 1] = a[at + i * PORT_STRIDE + 1]! >> 1;
-}
-
-/** Sets the bit of `w0..w3` in the linear-counting bitmap of `words` 32-bit words at `a[at]`. */
-export function lcAdd(a: Int32Array, at: number, words: number, w0: number, w1: number, w2: number, w3: number): void {
-  const h = fmix32(w3 ^ fmix32(w2 ^ fmix32(w1 ^ fmix32(w0 ^ 0x9e3779b9)))) >>> 0;
-  const bit = h % (words << 5);
-  a[at + (bit >>> 5)]! |= 1 << (bit & 31);
-}
-
-/**
- * Distinct values estimated from the union of two bitmaps of `words` words (the current and the
- * previous window): m ln(m / zeros). A full bitmap reports its ceiling, m ln m.
- */
-export function lcEstimate(a: Int32Array, at1: number, at2: number, words: number): number {
-  const m = words << 5;
-  let ones = 0;
-  for (let i = 0; i < words; i++) {
-    let x = a[at1 + i]! | a[at2 + i]!;
-    x -= (x >>> 1) & 0x55555555;
-    x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-    ones += (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
-  }
-  const zeros = m - ones;
-  return Math.round(m * Math.log(m / Math.max(zeros, 1)));
 }

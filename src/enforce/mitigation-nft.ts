@@ -13,10 +13,19 @@
 // flushes and refills its chain. Each is one `nft -f` transaction, so other mitigations and the
 // ban sets are never touched. ICMP echo limits are jumped to before the established accept:
 // conntrack marks a ping flood's requests established once one was answered.
+//
+// Known-good clients (unless off): dynamic sets `mit_good4` (ipv4_addr) and `mit_good6` (IPv6 /64
+// prefixes), `flags dynamic, timeout`, filled by the kernel from the established packets of
+// mit_input / mit_forward: a TCP connection of ours whose handshake completed (`ct status assured`:
+// conntrack saw the client's valid ACK of the SYN-ACK), on its 2nd and 3rd packets from the client
+// only (`ct original packets < 4`), refreshes its source's entry. syn_flood (rate limit),
+// ack_flood and udp_flood skip sources in the set (`ip saddr != @mit_good4` before the limit).
+// A full set fails the update, which ends that rule only: the packet goes on.
 
 import { PalisadeError } from '../core/errors.js';
 import { toolError } from './backend.js';
-import type { Mitigation, MitigationDriver, MitigationKind, Support, ToolRunner } from './mitigation.js';
+import { nftDuration } from './nftables.js';
+import { exemptsKnownGood, type KnownGood, type Mitigation, type MitigationDriver, type MitigationKind, type Support, type ToolRunner } from './mitigation.js';
 
 export type NftStage = 'frag' | 'raw' | 'early' | 'main';
 
@@ -38,18 +47,39 @@ const BASE_CHAINS: readonly { chain: string; hook: string; prio: string; ct: boo
 /** Packets that conntrack did not match to a connection (the established accept ran before). */
 const UNSOLICITED = 'ct state new,invalid,untracked';
 
+/** The known-good sets, by family. */
+export const NFT_GOOD_SETS = { v4: 'mit_good4', v6: 'mit_good6' } as const;
+
+/** A source as the known-good sets key it: IPv4 by address, IPv6 by /64. */
+export const nftGoodKey = (v6: boolean): string => (v6 ? 'ip6 saddr & ffff:ffff:ffff:ffff::' : 'ip saddr');
+
+/**
+ * The learning rules of the base chains mit_input / mit_forward (before the established accept):
+ * a connection's 2nd and 3rd packets from its client, once conntrack saw the handshake complete.
+ */
+export function nftLearnRules(): string[] {
+  return [false, true].map(
+    (v6) => `meta l4proto tcp ct direction original ct status assured ct original packets < 4 update @${v6 ? NFT_GOOD_SETS.v6 : NFT_GOOD_SETS.v4} { ${nftGoodKey(v6)} }`,
+  );
+}
+
 export interface NftPart {
   stage: NftStage;
   chain: string;
   rules: string[];
 }
 
-/** The chains and rules of one mitigation (rule text as `nft add rule` takes it). Pure. */
-export function nftParts(m: Mitigation): NftPart[] {
+/**
+ * The chains and rules of one mitigation (rule text as `nft add rule` takes it); with `good`, the
+ * kinds that exempt known-good clients skip sources in the sets (checked before the limit, so
+ * their packets take no token). Pure.
+ */
+export function nftParts(m: Mitigation, good = true): NftPart[] {
   const base = `mit_${m.kind}_${m.tag.slice(0, 12)}`;
   const d = `${m.v6 ? 'ip6' : 'ip'} daddr ${m.victim}`;
+  const skip = good && exemptsKnownGood(m) ? ` ${nftGoodKey(m.v6)} != @${m.v6 ? NFT_GOOD_SETS.v6 : NFT_GOOD_SETS.v4}` : '';
   // Rate 0: no limit, every matching packet is dropped.
-  const limit = m.rate === 0 ? '' : ` limit rate over ${m.rate}/second burst ${m.burst} packets`;
+  const limit = `${skip}${m.rate === 0 ? '' : ` limit rate over ${m.rate}/second burst ${m.burst} packets`}`;
   const dport = (proto: string): string => (m.port === null ? '' : `${proto} dport ${m.port} `);
   const main = (...rules: string[]): NftPart[] => [{ stage: 'main', chain: base, rules }];
   const k: MitigationKind = m.kind;
@@ -88,17 +118,27 @@ export function nftParts(m: Mitigation): NftPart[] {
 const comment = (id: string): string => id.replace(/[^\w.:/@,+=-]/g, '_').slice(0, 120);
 
 interface NftJson {
-  nftables: { chain?: { name: string; table: string }; rule?: { chain: string; handle: number; expr: Record<string, any>[] } }[];
+  nftables: {
+    chain?: { name: string; table: string };
+    set?: { name: string; table: string; type: string | string[]; size?: number; timeout?: number };
+    rule?: { chain: string; handle: number; expr: Record<string, any>[] };
+  }[];
 }
 
 export class NftMitigation implements MitigationDriver {
   private readonly t: string;
+  readonly knownGoodOff = null;
 
   constructor(
     private readonly table: string,
     private readonly run: ToolRunner,
+    private readonly good: KnownGood = null,
   ) {
     this.t = `inet ${table}`;
+  }
+
+  private parts(m: Mitigation): NftPart[] {
+    return nftParts(m, this.good !== null);
   }
 
   supported(_kind: MitigationKind, _synproxy: boolean): Support {
@@ -131,10 +171,25 @@ export class NftMitigation implements MitigationDriver {
     return (json?.nftables ?? []).flatMap((i) => (i.chain && i.chain.name.startsWith('mit_') ? [i.chain.name] : []));
   }
 
+  /** Our sets in the table (names starting with `mit_`). */
+  private static ourSets(json: NftJson | null): NonNullable<NftJson['nftables'][number]['set']>[] {
+    return (json?.nftables ?? []).flatMap((i) => (i.set && i.set.name.startsWith('mit_') ? [i.set] : []));
+  }
+
+  /** The known-good sets as they should be: name, key type, and the `add set` line. */
+  private goodSets(): { name: string; type: string; line: string }[] {
+    const g = this.good;
+    if (!g) return [];
+    return [
+      { name: NFT_GOOD_SETS.v4, type: 'ipv4_addr' },
+      { name: NFT_GOOD_SETS.v6, type: 'ipv6_addr' },
+    ].map((s) => ({ ...s, line: `add set ${this.t} ${s.name} { type ${s.type}; size ${g.size}; flags dynamic,timeout; timeout ${nftDuration(g.timeout)}; }` }));
+  }
+
   private addLines(m: Mitigation): string[] {
     const d = `${m.v6 ? 'ip6' : 'ip'} daddr ${m.victim}`;
     const lines: string[] = [];
-    for (const p of nftParts(m)) {
+    for (const p of this.parts(m)) {
       lines.push(`add chain ${this.t} ${p.chain} { comment "${comment(m.id)}"; }`);
       for (const r of p.rules) lines.push(`add rule ${this.t} ${p.chain} ${r}`);
       // early: before the established accept (insert puts it first in the chain).
@@ -145,7 +200,7 @@ export class NftMitigation implements MitigationDriver {
 
   /** Deletes `m`'s jumps (by handle, read from the base chains now) and its chains. */
   private async removeLines(m: Mitigation): Promise<string[]> {
-    const parts = nftParts(m);
+    const parts = this.parts(m);
     const mine = new Set(parts.map((p) => p.chain));
     const bases = [...new Set(parts.flatMap((p) => BASES[p.stage]))];
     const lines: string[] = [];
@@ -164,18 +219,31 @@ export class NftMitigation implements MitigationDriver {
     const lines: string[] = [];
     for (const b of BASE_CHAINS) {
       lines.push(`add chain ${this.t} ${b.chain} { type filter hook ${b.hook} priority ${b.prio}; policy accept; }`);
+      if (!b.ct) continue;
+      // Clients that complete a handshake are learnt (first packets only), before the accept.
+      if (this.good) for (const r of nftLearnRules()) lines.push(`add rule ${this.t} ${b.chain} ${r}`);
       // Real clients' connections always pass; everything below sees only unsolicited packets.
-      if (b.ct) lines.push(`add rule ${this.t} ${b.chain} ct state established,related accept`);
+      lines.push(`add rule ${this.t} ${b.chain} ct state established,related accept`);
     }
     return lines;
   }
 
   async init(active: readonly Mitigation[]): Promise<void> {
-    const found = NftMitigation.ours(await this.listTable());
+    const json = await this.listTable();
+    const found = NftMitigation.ours(json);
     const lines = [`add table ${this.t}`];
     // Flush all first: a chain can only go once nothing jumps to it.
     for (const c of found) lines.push(`flush chain ${this.t} ${c}`);
     for (const c of found) lines.push(`delete chain ${this.t} ${c}`);
+    // Known-good sets are kept with what they learnt (a restart must not forget the clients),
+    // unless their settings changed (or they are off): then they go, once no rule uses them.
+    const want = this.goodSets();
+    for (const s of NftMitigation.ourSets(json)) {
+      const w = want.find((x) => x.name === s.name);
+      const same = w !== undefined && s.type === w.type && s.size === this.good!.size && s.timeout === this.good!.timeout;
+      if (!same) lines.push(`delete set ${this.t} ${s.name}`);
+    }
+    for (const w of want) lines.push(w.line);
     lines.push(...this.baseLines());
     for (const m of active) lines.push(...this.addLines(m));
     await this.transaction(lines);
@@ -195,8 +263,8 @@ export class NftMitigation implements MitigationDriver {
   async apply(m: Mitigation, prev: Mitigation | undefined): Promise<void> {
     if (m.synproxy) await this.checkSynproxy(m);
     let lines: string[];
-    const now = nftParts(m);
-    const before = prev ? nftParts(prev) : [];
+    const now = this.parts(m);
+    const before = prev ? this.parts(prev) : [];
     const same = prev !== undefined && prev.victim === m.victim && before.length === now.length && before.every((p, i) => p.chain === now[i]!.chain && p.stage === now[i]!.stage);
     if (same) {
       // Same chains and jumps: refill the chains.
@@ -212,9 +280,15 @@ export class NftMitigation implements MitigationDriver {
   }
 
   async shutdown(): Promise<void> {
-    const found = NftMitigation.ours(await this.listTable());
-    if (found.length === 0) return;
-    await this.transaction([...found.map((c) => `flush chain ${this.t} ${c}`), ...found.map((c) => `delete chain ${this.t} ${c}`)]);
+    const json = await this.listTable();
+    const found = NftMitigation.ours(json);
+    const sets = NftMitigation.ourSets(json).map((s) => s.name);
+    if (found.length === 0 && sets.length === 0) return;
+    await this.transaction([
+      ...found.map((c) => `flush chain ${this.t} ${c}`),
+      ...found.map((c) => `delete chain ${this.t} ${c}`),
+      ...sets.map((s) => `delete set ${this.t} ${s}`),
+    ]);
   }
 
   async counters(active: readonly Mitigation[]): Promise<Record<string, { packets: number; bytes: number }>> {
@@ -222,7 +296,7 @@ export class NftMitigation implements MitigationDriver {
     const out: Record<string, { packets: number; bytes: number }> = {};
     for (const m of active) {
       out[m.id] = { packets: 0, bytes: 0 };
-      for (const p of nftParts(m)) byChain.set(p.chain, m.id);
+      for (const p of this.parts(m)) byChain.set(p.chain, m.id);
     }
     const json = await this.listTable();
     for (const i of json?.nftables ?? []) {

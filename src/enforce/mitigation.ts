@@ -5,7 +5,10 @@
 // mitigation-nft.ts), ipset and iptables (chains `<name>-mit` and one per mitigation, with
 // iptables/ip6tables, see mitigation-ipt.ts), dry-run (records only). Every apply and withdraw is
 // one atomic tool transaction; a failure throws PAL_ERR_FIREWALL and leaves the rules as they were.
-// Design, rules and recommended rates: docs/mitigation.md.
+// Known-good clients: sources that completed a TCP handshake with a protected host recently are
+// learnt by the kernel into a set of ours (from init() on, before any flood) and exempt from the
+// new-connection limits of syn_flood, ack_flood and udp_flood (a blind spoofer never completes a
+// handshake). Design, rules and recommended rates: docs/mitigation.md.
 
 import { createHash } from 'node:crypto';
 import { IpAddr } from '../core/addr.js';
@@ -77,6 +80,42 @@ export interface Mitigation extends MitigationSpec {
   tag: string;
 }
 
+/**
+ * The known-good clients sets: how long a client stays known after its last new connection, and
+ * how many clients each family's set holds (a full set learns no more until entries expire; packets
+ * are never failed for it). IPv6 clients are keyed by their /64.
+ */
+export interface KnownGoodOptions {
+  /** Seconds (default 3600). */
+  timeout?: number;
+  /** Entries per family (default 65536). */
+  size?: number;
+}
+
+/** Normalised known-good settings; null: off. */
+export type KnownGood = { timeout: number; size: number } | null;
+
+export const KNOWN_GOOD_DEFAULTS: { readonly timeout: number; readonly size: number } = { timeout: 3600, size: 65536 };
+
+/** The kinds whose limits known-good clients skip (syn_flood with the rate limit; synproxy lets every real client through anyway). */
+export const KNOWN_GOOD_KINDS: ReadonlySet<MitigationKind> = new Set(['syn_flood', 'ack_flood', 'udp_flood']);
+
+/** Whether mitigation `m` exempts known-good clients (when the sets are on). */
+export const exemptsKnownGood = (m: Pick<Mitigation, 'kind' | 'synproxy'>): boolean => KNOWN_GOOD_KINDS.has(m.kind) && m.synproxy !== true;
+
+/** Checks `knownGood` options; throws PAL_ERR_FIREWALL naming what is wrong. */
+export function validateKnownGood(o: KnownGoodOptions | false | undefined): KnownGood {
+  if (o === false) return null;
+  if (o === undefined) return { ...KNOWN_GOOD_DEFAULTS };
+  if (!o || typeof o !== 'object') throw fail('mitigation: knownGood must be false or { timeout, size }');
+  const timeout = o.timeout ?? KNOWN_GOOD_DEFAULTS.timeout;
+  const size = o.size ?? KNOWN_GOOD_DEFAULTS.size;
+  // 2147483 s: ipset's largest timeout (~24.8 d).
+  if (!isInt(timeout, 1, 2147483)) throw fail(`mitigation: knownGood.timeout ${JSON.stringify(o.timeout)} is not a whole number of seconds in 1..2147483`);
+  if (!isInt(size, 1, 16777216)) throw fail(`mitigation: knownGood.size ${JSON.stringify(o.size)} is not a whole number in 1..16777216`);
+  return { timeout, size };
+}
+
 /** What a backend's driver does; the Mitigator validates, serialises and keeps the books. */
 export interface MitigationDriver {
   supported(kind: MitigationKind, synproxy: boolean): Support;
@@ -89,6 +128,8 @@ export interface MitigationDriver {
   shutdown(): Promise<void>;
   /** Packets and bytes counted by each mitigation's rules (drops; synproxy: packets it handled), by id. */
   counters(active: readonly Mitigation[]): Promise<Record<string, { packets: number; bytes: number }>>;
+  /** Why the known-good sets are off although asked for (e.g. no ipset tool), else null. */
+  readonly knownGoodOff: string | null;
 }
 
 export interface MitigatorOptions {
@@ -97,6 +138,11 @@ export interface MitigatorOptions {
   name: string;
   /** Runs a firewall tool (default `runTool`); tests pass one that runs it in a network namespace. */
   run?: ToolRunner;
+  /**
+   * The known-good clients sets (default on: 1 h, 65536 entries per family); false: off (the
+   * limits then apply to every source).
+   */
+  knownGood?: KnownGoodOptions | false;
 }
 
 const fail = (msg: string): PalisadeError => new PalisadeError('PAL_ERR_FIREWALL', msg);
@@ -156,6 +202,7 @@ function publicSpec(m: Mitigation): MitigationSpec {
 
 /** Dry-run: records what it would do, changes nothing. */
 class DryRunMitigation implements MitigationDriver {
+  readonly knownGoodOff = null;
   supported(): Support {
     return { ok: true };
   }
@@ -172,6 +219,7 @@ export class Mitigator {
   readonly backend: MitigationBackendName;
   private readonly driver: MitigationDriver;
   private readonly name: string;
+  private readonly good: KnownGood;
   private readonly live = new Map<string, Mitigation>();
   private readonly m = { applied: 0, withdrawn: 0, failures: 0, lastError: null as string | null };
   /** Operations run one at a time, in call order: each transaction is built from the state the previous one left. */
@@ -181,13 +229,14 @@ export class Mitigator {
     const run = opts.run ?? ((cmd: string, args: readonly string[], input = '') => runTool(cmd, args, input));
     this.backend = opts.backend;
     this.name = opts.name;
+    this.good = validateKnownGood(opts.knownGood);
     switch (opts.backend) {
       case 'nftables':
-        this.driver = new NftMitigation(opts.name, run);
+        this.driver = new NftMitigation(opts.name, run, this.good);
         break;
       case 'ipset':
       case 'iptables':
-        this.driver = new IptMitigation(opts.name, run);
+        this.driver = new IptMitigation(opts.name, run, this.good);
         break;
       case 'dry-run':
         this.driver = new DryRunMitigation();
@@ -283,6 +332,16 @@ export class Mitigator {
   /** Packets and bytes each active mitigation's rules counted (dropped; synproxy: handled), by id. */
   counters(): Promise<Record<string, { packets: number; bytes: number }>> {
     return this.serial(() => this.driver.counters([...this.live.values()]));
+  }
+
+  /**
+   * The known-good clients sets: on (with their timeout and size) or off, and why when they were
+   * asked for but the backend cannot have them (iptables without the ipset tool).
+   */
+  knownGood(): { enabled: boolean; timeout: number; size: number; reason: string | null } {
+    const off = this.good ? this.driver.knownGoodOff : 'off in the options';
+    const g = this.good ?? KNOWN_GOOD_DEFAULTS;
+    return { enabled: off === null, timeout: g.timeout, size: g.size, reason: off };
   }
 
   metrics(): { applied: number; withdrawn: number; failures: number; lastError: string | null; active: number } {

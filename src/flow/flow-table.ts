@@ -66,10 +66,13 @@ export class FlowTable {
     this.t4 = new KeyTable(4, cfg.maxFlows, clock, V_COUNT, slack, true);
     this.t6 = new KeyTable(10, Math.max(1024, cfg.maxFlows >> 1), clock, V_COUNT, slack, true);
     this.v6Base = this.t4.capacity;
-    const slots = this.t4.capacity + this.t6.capacity;
+    const slots = (this.slots = this.t4.capacity + this.t6.capacity);
     this.closing = new Int32Array(slots);
     this.closedAt = new Float64Array(slots);
   }
+
+  /** Flow slots in all (IPv4 and IPv6): readers keep per-flow values in arrays of this length. */
+  readonly slots: number;
 
   /** Flows currently held. */
   get size(): number {
@@ -207,7 +210,9 @@ export class FlowTable {
     }
     const dir = srcIsA === ((meta & (FS.CLIENT_IS_A << 16)) !== 0) ? 0 : 1;
     p.flowDir = dir;
-    if (++v[b + V_PKTS + dir]! === 1 && dir === 1) p.flowEv |= FE.FIRST_REPLY;
+    const n = ++v[b + V_PKTS + dir]!;
+    p.flowPkts = n;
+    if (n === 1 && dir === 1) p.flowEv |= FE.FIRST_REPLY;
     v[b + V_BYTES + dir] += p.wirelen;
     if (p.payLen > 0) v[b + V_PAYLOAD + dir] += p.payLen;
     const tf = p.tcpFlags;

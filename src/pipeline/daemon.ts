@@ -646,7 +646,8 @@ export function describeMitigation(m: PlannedMitigation): string {
     frag_flood: 'IP fragments',
     synack_reflection: 'unsolicited SYN-ACKs',
   };
-  return `${what[m.kind] ?? m.kind} to ${at} over ${m.rate}/s (burst ${m.burst}) dropped; established traffic always passes`;
+  const known = m.kind === 'syn_flood' || m.kind === 'ack_flood' || m.kind === 'udp_flood' ? ', clients that completed a handshake before pass' : '';
+  return `${what[m.kind] ?? m.kind} to ${at} over ${m.rate}/s (burst ${m.burst}) dropped; established traffic always passes${known}`;
 }
 
 function orphan(scope: Cidr, key: string, since: number, until: number): Ban {

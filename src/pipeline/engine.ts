@@ -73,6 +73,8 @@ export class Engine {
   /** Detectors called for every packet, and those called only for packets with scan events. */
   private readonly packetDetectors: Detector[];
   private readonly scanDetectors: Detector[];
+  /** The flood detector (called for every packet, from its own call site), or null when off. */
+  private readonly flood: Detector | null;
   /** Detectors that count fragments before reassembly. */
   private readonly fragDetectors: Detector[];
   /** The defrag stage; null when off (fragments then reach the detectors as they are). */
@@ -126,7 +128,8 @@ export class Engine {
     this.scans = createScanFeed(config.detect, config.detect.prefilter, this.clock, this.flows, homeNet);
     this.detectors = createDetectors(config.detect, { clock: this.clock, flows: this.flows, homeNet, scans: this.scans });
     const readers = detectorsReadingScans(config.detect);
-    this.packetDetectors = this.detectors.filter((d) => !readers.includes(d.name));
+    this.flood = this.detectors.find((d) => d.name === 'flood') ?? null;
+    this.packetDetectors = this.detectors.filter((d) => !readers.includes(d.name) && d !== this.flood);
     this.scanDetectors = this.detectors.filter((d) => readers.includes(d.name));
     this.fragDetectors = this.detectors.filter((d) => d.onFragment !== undefined);
     const df = config.defrag;
@@ -162,6 +165,9 @@ export class Engine {
     if (timed) t2 = performance.now();
     const ds = this.packetDetectors;
     for (let i = 0; i < ds.length; i++) ds[i]!.onPacket(p, clock, this.notices);
+    // A call site of its own: always the same class there, so V8 inlines its early return.
+    const fl = this.flood;
+    if (fl !== null) fl.onPacket(p, clock, this.notices);
     const scans = this.scans;
     if (scans !== null) {
       scans.update(p);
