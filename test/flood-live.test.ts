@@ -106,6 +106,7 @@ describe('floods, live in namespaces', { skip }, () => {
     await exited(flood);
     // The flood ends after its hold (3 s), the mitigation after its own (3 s).
     await until('the mitigation withdrawn', () => mitigationChains(l) === '', 20000);
+    await until('its withdrawal in EVE', () => events(l, 'flood').some((e) => e.flood.phase === 'mitigation_withdrawn'), 5000);
     const phases = events(l, 'flood').map((e) => e.flood.phase);
     for (const ph of ['start', 'mitigation_applied', 'end', 'mitigation_withdrawn']) assert.ok(phases.includes(ph), `${ph} in ${phases.join(',')}`);
     assert.ok(withMit >= 0.9, `with mitigation ${withMit}`);

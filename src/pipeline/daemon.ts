@@ -258,6 +258,8 @@ export class Daemon {
       peakBps: 0,
       mitigation: { backend: this.mitigator.backend, rules: describeMitigation(m), ...(error !== undefined ? { error } : {}) },
     });
+    // Written from a firewall result, maybe while no packet flows: out now, not at the next batch.
+    this.opts.outputs?.flush();
   }
 
   /** A change's firewall result: the waiting alert is written, the audit trail and the log told. */
