@@ -160,8 +160,6 @@ export class FloodDetector implements Detector {
   private readonly lc: BitSets;
   private readonly lcDone: BitSets;
   private readonly amp = new Uint8Array(65536);
-  /** Per flow slot: 1 + the victim slot its SYN was counted in (0: none), for its handshake's answer. */
-  private readonly flowVictim: Int32Array;
   private readonly thrPps = new Float64Array(CLASSES);
   private readonly thrBps = new Float64Array(CLASSES);
   /** The bits floor, Infinity where there is none (for the sketch gate). */
@@ -181,12 +179,12 @@ export class FloodDetector implements Detector {
     this.clock = env.clock;
     this.flows = env.flows;
     this.homeNet = env.homeNet;
-    this.t = new KeyTable(4, cfg.max_victims, env.clock, VALUES);
+    // A victim touched within 250 ms keeps its LRU place (no list writes on the hot path).
+    this.t = new KeyTable(4, cfg.max_victims, env.clock, VALUES, 0.25);
     this.v = this.t.vals;
     this.bk = prefault(new Float32Array(cfg.max_victims * B_STRIDE));
     this.sk = prefault(new Int32Array(cfg.max_victims * S_STRIDE));
     this.lc = new BitSets(cfg.max_victims * 2, LC_BITS);
-    this.flowVictim = new Int32Array(env.flows?.slots ?? 0);
     prefault(this.lc.words);
     this.lcDone = new BitSets(cfg.max_victims * 2, LC_BITS);
     prefault(this.lcDone.words);
@@ -307,7 +305,7 @@ export class FloodDetector implements Detector {
     const active = v[kb + K_ACTIVE] !== 0;
     // The sketches (sources, ports, distinct count) only matter near a flood: they are fed from a
     // quarter of the floor on, so that ordinary traffic costs a lookup and two additions.
-    if (c === C_SYN && p.flowSlot >= 0) this.flowVictim[p.flowSlot] = s + 1;
+    if (c === C_SYN && p.flowSlot >= 0 && this.flows !== null) this.flows.setAux(p.flowSlot, s + 1);
     const near = c === C_SYN ? v[kb + K_WIN_P]! - v[vb + V_DONE_WIN]! : v[kb + K_WIN_P]!;
     if (active || near >= this.thrPps[c]! * SKETCH_AT || v[kb + K_WIN_B]! * 8 >= this.thrBpsOrInf[c]! * SKETCH_AT) this.sketch(p, s, vb, c, port);
     const now = this.clock.now;
@@ -356,9 +354,9 @@ export class FloodDetector implements Detector {
     const slot = p.flowSlot;
     const sent = p.flowPkts;
     if ((tf & TCP.SYN) !== 0 || (fl.state(slot) & FS.MIDSTREAM) !== 0) return;
-    // The victim's record, as its SYN left it on the flow (checked: the slot may have moved on).
+    // The victim's record, as its SYN left it on the flow (`aux`; checked: the slot may have moved on).
     const t = this.t;
-    const s = this.flowVictim[slot]! - 1;
+    const s = fl.aux(slot) - 1;
     if (s < 0 || !t.isLive(s) || t.keyWord(s, 3) !== p.dst3 >>> 0 || t.keyWord(s, 2) !== p.dst2 >>> 0 || t.keyWord(s, 1) !== p.dst1 >>> 0 || t.keyWord(s, 0) !== p.dst0 >>> 0) return;
     if (sent === 2 && (tf & TCP.ACK) !== 0 && (tf & TCP.RST) === 0) {
       const vb = t.valBase(s);
@@ -749,7 +747,6 @@ export class FloodDetector implements Detector {
     this.sk.fill(0);
     this.lc.words.fill(0);
     this.lcDone.words.fill(0);
-    this.flowVictim.fill(0);
     this.active = 0;
   }
 }

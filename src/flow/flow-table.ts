@@ -34,7 +34,8 @@ const V_PKTS = 1; // + dir
 const V_BYTES = 3; // + dir
 const V_PAYLOAD = 5; // + dir
 const V_META = 7; // tcp flags dir 0 | tcp flags dir 1 << 8 | state << 16 | proto << 24
-const V_COUNT = 8;
+const V_AUX = 8; // one reader's value for the flow (0 when the flow opens): see aux()
+const V_COUNT = 9;
 
 export class FlowTable {
   /**
@@ -86,6 +87,18 @@ export class FlowTable {
   private value(slot: number, i: number): number {
     const t = this.tableOf(slot);
     return t.vals[t.valBase(slot < this.v6Base ? slot : slot - this.v6Base) + i]!;
+  }
+
+  /**
+   * A value a detector keeps with the flow, in the flow's own record (already in cache when its
+   * packet is handled): 0 when the flow opens. One reader (the flood detector: its victim slot).
+   */
+  aux(slot: number): number {
+    return this.value(slot, V_AUX);
+  }
+  setAux(slot: number, x: number): void {
+    const t = this.tableOf(slot);
+    t.vals[t.valBase(slot < this.v6Base ? slot : slot - this.v6Base) + V_AUX] = x;
   }
 
   /** Time the flow's first packet was seen. */
@@ -204,6 +217,7 @@ export class FlowTable {
       v[b + 4] = 0;
       v[b + 5] = 0;
       v[b + 6] = 0;
+      v[b + V_AUX] = 0;
       p.flowEv = FE.NEW;
     } else {
       meta = v[b + V_META]! | 0;
