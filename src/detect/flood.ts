@@ -63,6 +63,11 @@ const TCP_CLASSES = [C_SYN, C_ACK, C_RST, C_REFL] as const;
 const BUCKETS_PER_S = 4;
 const RING = 8;
 const WIN = 4;
+/**
+ * A bucket's place in the ring. Bucket numbers (packet seconds times four) are past 2^31, so `%`
+ * would be a floating-point remainder (a C call): this is three plain double operations.
+ */
+const ring = (k: number): number => k - Math.floor(k / RING) * RING;
 
 // Per-victim values (f64) in the key table's record.
 const V_BI = 0; // current bucket index (floor(now * 4))
@@ -296,7 +301,7 @@ export class FloodDetector implements Detector {
     const kb = vb + V_COMMON + c * K_STRIDE;
     const bytes = p.wirelen;
     const bi = v[vb + V_BI]!;
-    const bb = s * B_STRIDE + c * B_CLASS + (bi % RING) * 2;
+    const bb = s * B_STRIDE + c * B_CLASS + ring(bi) * 2;
     this.bk[bb]++;
     this.bk[bb + 1] += bytes;
     v[kb + K_WIN_P]++;
@@ -361,7 +366,7 @@ export class FloodDetector implements Detector {
     if (sent === 2 && (tf & TCP.ACK) !== 0 && (tf & TCP.RST) === 0) {
       const vb = t.valBase(s);
       const bi = this.v[vb + V_BI]!;
-      this.bk[s * B_STRIDE + B_COMPLETIONS + (bi % RING)]++;
+      this.bk[s * B_STRIDE + B_COMPLETIONS + ring(bi)]++;
       this.v[vb + V_DONE_WIN]++;
       const cur = this.v[vb + V_LCCUR]!;
       if (this.lcDone.add(s * 2 + cur, mixAddr(p.src0, p.src1, p.src2, p.src3))) this.v[vb + V_LCDONE + cur]++;
@@ -370,6 +375,7 @@ export class FloodDetector implements Detector {
     if ((fl.tcpFlags(slot, 1) & TCP.SYN) !== 0 && (tf & (TCP.ACK | TCP.RST)) !== 0) {
       for (const c of TCP_CLASSES) {
         const cb = s * S_STRIDE + c * S_CLASS;
+        if (this.sk[cb + C_HHTOT] === 0) continue; // not sketched: no heavy source to prove
         const i = hhFind(this.sk, cb, HH_K, p.src0, p.src1, p.src2, p.src3);
         if (i >= 0) hhSetFlag(this.sk, cb, i, F_PROVEN);
       }
@@ -419,17 +425,17 @@ export class FloodDetector implements Detector {
           v[kb + K_BASE_PPS] = v[kb + K_BASE_PPS]! * decay + winP * (1 - decay);
           v[kb + K_BASE_BPS] = v[kb + K_BASE_BPS]! * decay + winB * (1 - decay);
         }
-        const old = bb + c * B_CLASS + ((k - WIN) % RING) * 2;
+        const old = bb + c * B_CLASS + ring(k - WIN) * 2;
         if (k - WIN >= 0) {
           v[kb + K_WIN_P] = Math.max(0, winP - bk[old]!);
           v[kb + K_WIN_B] = Math.max(0, winB - bk[old + 1]!);
         }
-        const cur = bb + c * B_CLASS + (k % RING) * 2;
+        const cur = bb + c * B_CLASS + ring(k) * 2;
         bk[cur] = 0;
         bk[cur + 1] = 0;
       }
-      if (k - WIN >= 0) v[vb + V_DONE_WIN] = Math.max(0, v[vb + V_DONE_WIN]! - bk[bb + B_COMPLETIONS + ((k - WIN) % RING)]!);
-      bk[bb + B_COMPLETIONS + (k % RING)] = 0;
+      if (k - WIN >= 0) v[vb + V_DONE_WIN] = Math.max(0, v[vb + V_DONE_WIN]! - bk[bb + B_COMPLETIONS + ring(k - WIN)]!);
+      bk[bb + B_COMPLETIONS + ring(k)] = 0;
     }
     if (k < bi) {
       // Quiet for longer than the ring: every bucket is empty.
@@ -460,12 +466,12 @@ export class FloodDetector implements Detector {
     const from = k - lag - WIN + 1;
     for (let j = from; j <= k; j++) {
       if (j < 0) continue;
-      const r = (j % RING) * 2;
+      const r = ring(j) * 2;
       if (j <= k - lag) {
         syn += bk[bb + r]!;
         bytes += bk[bb + r + 1]!;
       }
-      done += bk[s * B_STRIDE + B_COMPLETIONS + (j % RING)]!;
+      done += bk[s * B_STRIDE + B_COMPLETIONS + ring(j)]!;
     }
     const half = Math.max(0, syn - done);
     const halfBytes = syn > 0 ? (bytes * half) / syn : 0;
