@@ -204,7 +204,8 @@ function main(): void {
     capture: { packets: N, bytes: statSync(file).size },
   };
 
-  const SCANS = ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags'];
+  // Every detector on by default, for the two baseline pipelines to turn off.
+  const SCANS = ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags', 'flood'];
   const config = (name: string, text: string): string => {
     const f = join(OUT_DIR, `${name}.yaml`);
     writeFileSync(f, text);
@@ -216,8 +217,8 @@ function main(): void {
     // The engine issue's two pipelines, as a baseline in the same run...
     ['decode + example detector', seed],
     ['decode + flow tracking, no detector', config('flows-only', `flow:\n  tracking: on\ndetect:\n${off}`)],
-    // ...and the default: every scan detector on (normal profile).
-    ['every scan detector (defaults)', undefined],
+    // ...and the default: every detector on (scans and floods, normal profile), with defrag.
+    ['every detector (defaults)', undefined],
   ];
   const rows: Record<string, unknown>[] = [];
   for (const pin of pinAvailable ? [true, false] : [false]) {
@@ -287,7 +288,7 @@ function main(): void {
     const m = /packets=(\d+) blocked=(\d+) seconds=([\d.]+) pps=(\d+)/.exec(r.stdout);
     if (m) {
       const ours = replay(small, pinAvailable, seed);
-      const main = rows.find((r) => r.pipeline === 'every scan detector (defaults)') as { palisade_pps: number };
+      const main = rows.find((r) => r.pipeline === 'every detector (defaults)') as { palisade_pps: number };
       results.scapy = {
         packets: Number(m[1]),
         pps: Number(m[4]),
