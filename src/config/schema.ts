@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { Cidr } from '../core/addr.js';
-import { NOTICE_KINDS, isNoticeKind } from '../core/kinds.js';
+import { AMPLIFIER_PORTS, NOTICE_KINDS, isNoticeKind } from '../core/kinds.js';
 import { capText, escapeControl } from '../core/text.js';
 import { PROFILE_NAMES, PROFILES } from './profiles.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
@@ -449,7 +449,7 @@ export const configSchema = z.strictObject({
           /** UDP source ports of amplifiers (DNS, NTP, SNMP, LDAP, SSDP, memcached, chargen, ...). */
           amplifier_ports: z
             .array(z.number().int().min(1).max(65535), { error: 'expected a list of port numbers' })
-            .default(() => [17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1434, 1900, 3283, 3702, 5351, 5353, 5683, 10001, 11211, 27015]),
+            .default(() => [...AMPLIFIER_PORTS]),
           thresholds: z
             .strictObject(
               Object.fromEntries(

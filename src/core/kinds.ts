@@ -2,6 +2,18 @@
 // that name a kind (`decide.kinds`) are checked against this list; a test keeps it in step with
 // the detectors.
 
+/** The flood kinds (detect/flood.ts reports them; enforce/mitigation.ts mitigates them). */
+export const FLOOD_KINDS = ['syn_flood', 'ack_flood', 'rst_flood', 'udp_flood', 'icmp_flood', 'frag_flood', 'synack_reflection', 'udp_amplification'] as const;
+export type FloodKind = (typeof FLOOD_KINDS)[number];
+
+/**
+ * UDP source ports of services that answer a small spoofed request with a large reply (or many):
+ * QOTD, chargen, DNS, TFTP, portmap, NTP, NetBIOS, SNMP, CLDAP, IKE, RIP, MS-SQL browser, SSDP,
+ * ARD, WS-Discovery, NAT-PMP, mDNS, CoAP, Ubiquiti discovery, memcached, Steam. The flood
+ * detector's `amplifier_ports` default and the mitigation's.
+ */
+export const AMPLIFIER_PORTS: readonly number[] = [17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1434, 1900, 3283, 3702, 5351, 5353, 5683, 10001, 11211, 27015];
+
 export const NOTICE_KINDS = [
   // port_scan: one per probe class (detect/probe.ts SCAN_KIND), and connect_scan for SYN probes
   'syn_scan',
@@ -20,15 +32,7 @@ export const NOTICE_KINDS = [
   'os_fingerprint',
   'bad_flags',
   'syn_rate',
-  // flood (detect/flood.ts FLOOD_KINDS)
-  'syn_flood',
-  'ack_flood',
-  'rst_flood',
-  'udp_flood',
-  'icmp_flood',
-  'frag_flood',
-  'synack_reflection',
-  'udp_amplification',
+  ...FLOOD_KINDS,
   // a ban made with `palisade ban`
   'operator',
 ] as const;

@@ -8,6 +8,7 @@
 // See docs/floods.md for the model and every default.
 
 import { IpAddr, type CidrSet } from '../core/addr.js';
+import { FLOOD_KINDS, type FloodKind } from '../core/kinds.js';
 import type { Clock } from '../core/clock.js';
 import { KeyTable, prefault } from '../core/key-table.js';
 import type { FloodInfo, NoticeQueue } from '../core/notice.js';
@@ -18,8 +19,14 @@ import type { Detector, DetectorEnv, DetectorFactory, DetectorStats } from './de
 import { BitSets, mixAddr } from './distinct.js';
 import { HH_STRIDE, hhAdd, hhCount, hhDecay, hhFind, hhFlags, hhSetFlag, PORT_STRIDE, portAdd, portDecay, portTop } from './sketch.js';
 
-export const FLOOD_KINDS = ['syn_flood', 'ack_flood', 'rst_flood', 'udp_flood', 'icmp_flood', 'frag_flood', 'synack_reflection', 'udp_amplification'] as const;
-export type FloodKind = (typeof FLOOD_KINDS)[number];
+export { FLOOD_KINDS, type FloodKind };
+
+/** The IP protocol a flood kind's packets carry (0 for fragments, which may carry any). */
+export function floodProto(kind: string, v6: boolean): number {
+  if (kind === 'udp_flood' || kind === 'udp_amplification') return 17;
+  if (kind === 'icmp_flood') return v6 ? 58 : 1;
+  return kind === 'frag_flood' ? 0 : 6;
+}
 
 export interface FloodThreshold {
   /** Packets a second (over one second). */
@@ -634,7 +641,7 @@ export class FloodDetector implements Detector {
   private push(out: NoticeQueue, kind: FloodKind, c: number, src: IpAddr, victim: IpAddr, port: number, phase: FloodInfo['phase'], noBan: string | null, evidence: Record<string, unknown>, flood: FloodInfo): void {
     const now = this.clock.now;
     const sec = Math.floor(now);
-    const proto = c === C_UDP || c === C_AMP ? 17 : c === C_ICMP ? (victim.v6 ? 58 : 1) : c === C_FRAG ? 0 : 6;
+    const proto = floodProto(kind, victim.v6);
     const words = phase === 'start' ? 'started' : phase === 'update' ? 'goes on' : phase === 'end' ? 'ended' : 'source';
     out.push({
       kind,

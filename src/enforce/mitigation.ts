@@ -13,30 +13,14 @@
 import { createHash } from 'node:crypto';
 import { IpAddr } from '../core/addr.js';
 import { PalisadeError } from '../core/errors.js';
+import { AMPLIFIER_PORTS, FLOOD_KINDS, type FloodKind } from '../core/kinds.js';
 import { runTool, type ToolResult } from './backend.js';
 import { NftMitigation } from './mitigation-nft.js';
 import { IptMitigation } from './mitigation-ipt.js';
 
-export type MitigationKind =
-  | 'syn_flood'
-  | 'ack_flood'
-  | 'rst_flood'
-  | 'udp_flood'
-  | 'icmp_flood'
-  | 'frag_flood'
-  | 'synack_reflection'
-  | 'udp_amplification';
-
-export const MITIGATION_KINDS: readonly MitigationKind[] = [
-  'syn_flood',
-  'ack_flood',
-  'rst_flood',
-  'udp_flood',
-  'icmp_flood',
-  'frag_flood',
-  'synack_reflection',
-  'udp_amplification',
-];
+/** Every flood kind can be asked for (a backend may still refuse one: `supported()`). */
+export type MitigationKind = FloodKind;
+export const MITIGATION_KINDS: readonly MitigationKind[] = FLOOD_KINDS;
 
 export interface MitigationSpec {
   /** Stable key, e.g. `${kind}:${victim}:${port}`; applying an id again updates it. */
@@ -62,12 +46,8 @@ export interface MitigationSpec {
   synproxy?: boolean;
 }
 
-/**
- * UDP services that answer a small spoofed request with a large reply (or many): chargen, QOTD,
- * DNS, portmap, NTP, NetBIOS, SNMP, CLDAP, ARD, SSDP, WS-Discovery, mDNS, Ubiquiti discovery,
- * memcached.
- */
-export const DEFAULT_AMPLIFIER_PORTS: readonly number[] = [17, 19, 53, 111, 123, 137, 161, 389, 1900, 3283, 3702, 5353, 10001, 11211];
+/** Amplifier source ports dropped when a spec names none: the same list as `detect.flood.amplifier_ports`' default. */
+export const DEFAULT_AMPLIFIER_PORTS: readonly number[] = AMPLIFIER_PORTS;
 
 export type MitigationBackendName = 'nftables' | 'ipset' | 'iptables' | 'dry-run';
 export type ToolRunner = (cmd: string, args: readonly string[], input?: string) => Promise<ToolResult>;

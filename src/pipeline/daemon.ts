@@ -27,6 +27,7 @@ import type { HostFacts } from '../decide/protect.js';
 import { Operator } from './operator.js';
 import { describeLoss, DropWatch } from '../capture/drops.js';
 import { MitigationPlan, type PlannedMitigation } from '../decide/mitigation.js';
+import { floodProto } from '../detect/flood.js';
 import { Mitigator, type MitigationKind } from '../enforce/mitigation.js';
 import { readSyncookies, type SyncookiesState } from '../enforce/syncookies.js';
 import type { FloodEvent } from '../output/eve.js';
@@ -242,7 +243,7 @@ export class Daemon {
   }
 
   private mitigationEvent(phase: FloodEvent['phase'], m: PlannedMitigation, error?: string): void {
-    const proto = m.kind === 'udp_flood' || m.kind === 'udp_amplification' ? 17 : m.kind === 'icmp_flood' ? (m.victim.includes(':') ? 58 : 1) : m.kind === 'frag_flood' ? 0 : 6;
+    const proto = floodProto(m.kind, m.victim.includes(':'));
     this.opts.outputs?.flood({
       at: this.wall(),
       phase,
