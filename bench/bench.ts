@@ -211,14 +211,25 @@ function main(): void {
     writeFileSync(f, text);
     return f;
   };
-  const off = SCANS.map((d) => `  ${d}:\n    enabled: false\n`).join('');
-  const seed = config('seed-rule', `detect:\n  syn_rate:\n    enabled: true\n${off}`);
-  const pipelines: [string, string | undefined][] = [
+  const offOf = (ds: string[]): string => ds.map((d) => `  ${d}:\n    enabled: false\n`).join('');
+  // The previous build may predate some detectors: its copies of the baseline configs turn off
+  // only those its own `config check` knows.
+  const prevKnows = (d: string): boolean => {
+    if (!PREV_CLI) return false;
+    const f = config('previous-check', `detect:\n${offOf([d])}`);
+    return run('node', [PREV_CLI, 'config', 'check', f]).code === 0;
+  };
+  const prevScans = PREV_CLI ? SCANS.filter(prevKnows) : SCANS;
+  const baselines = (name: string, body: (off: string) => string): [string, string] => [
+    config(name, body(offOf(SCANS))),
+    prevScans.length === SCANS.length ? join(OUT_DIR, `${name}.yaml`) : config(`${name}-previous`, body(offOf(prevScans))),
+  ];
+  const pipelines: [string, string | undefined, string | undefined][] = [
     // The engine issue's two pipelines, as a baseline in the same run...
-    ['decode + example detector', seed],
-    ['decode + flow tracking, no detector', config('flows-only', `flow:\n  tracking: on\ndetect:\n${off}`)],
+    ['decode + example detector', ...baselines('seed-rule', (off) => `detect:\n  syn_rate:\n    enabled: true\n${off}`)],
+    ['decode + flow tracking, no detector', ...baselines('flows-only', (off) => `flow:\n  tracking: on\ndetect:\n${off}`)],
     // ...and the default: every detector on (scans and floods, normal profile), with defrag.
-    ['every detector (defaults)', undefined],
+    ['every detector (defaults)', undefined, undefined],
   ];
   const rows: Record<string, unknown>[] = [];
   for (const pin of pinAvailable ? [true, false] : [false]) {
@@ -230,9 +241,9 @@ function main(): void {
     for (let i = 0; i < RUNS; i++) {
       // Interleaved, so that drift in machine speed hits every contender alike.
       theirs.push(tcpdumpPps(file, pin, N));
-      pipelines.forEach(([, cfg], k) => {
+      pipelines.forEach(([, cfg, prevCfg], k) => {
         ours[k]!.push(replay(file, pin, cfg));
-        if (PREV_CLI) prev[k]!.push(replay(file, pin, cfg, PREV_CLI));
+        if (PREV_CLI) prev[k]!.push(replay(file, pin, prevCfg, PREV_CLI));
       });
     }
     const tpps = median(theirs);
@@ -287,7 +298,7 @@ function main(): void {
     const r = run('/usr/bin/python3', [SCAPY, small]);
     const m = /packets=(\d+) blocked=(\d+) seconds=([\d.]+) pps=(\d+)/.exec(r.stdout);
     if (m) {
-      const ours = replay(small, pinAvailable, seed);
+      const ours = replay(small, pinAvailable, pipelines[0]![1]);
       const main = rows.find((r) => r.pipeline === 'every detector (defaults)') as { palisade_pps: number };
       results.scapy = {
         packets: Number(m[1]),
