@@ -83,8 +83,17 @@ function replay(file: string, pin: boolean, config?: string, cli = CLI): ReplayR
   if (r.code !== 0) throw new Error(`replay failed: ${r.stderr}`);
   const s = JSON.parse(r.stdout);
   const floods = (s.detections.floods ?? []) as { kind: string; victim: string; peak_pps: number; spoofed: boolean }[];
+  // Floods by kind: how many victims, the highest peak, and the first victim.
+  const byKind = new Map<string, { n: number; peak: number; victim: string; spoofed: boolean }>();
+  for (const f of floods) {
+    const k = byKind.get(f.kind) ?? { n: 0, peak: 0, victim: f.victim, spoofed: false };
+    k.n++;
+    k.peak = Math.max(k.peak, f.peak_pps);
+    k.spoofed ||= f.spoofed;
+    byKind.set(f.kind, k);
+  }
   const summary = [
-    ...floods.map((f) => `${f.kind} on ${f.victim} (peak ${fmt(f.peak_pps)} pkt/s${f.spoofed ? ', spoofed' : ''})`),
+    ...[...byKind].map(([kind, k]) => `${kind} on ${k.n === 1 ? k.victim : `${fmt(k.n)} victims`} (peak ${fmt(k.peak)} pkt/s${k.spoofed ? ', spoofed' : ''})`),
     ...(s.defrag?.reassembled ? [`${fmt(s.defrag.reassembled)} datagrams reassembled from ${fmt(s.defrag.fragments)} fragments`] : []),
   ].join('; ');
   return { pps: s.pps, rss: s.peak_rss_bytes, alerts: s.detections.alerts, sources: s.detections.sources.length, summary };

@@ -196,6 +196,23 @@ describe('flood detector: benign traffic is no flood', () => {
     assert.deepEqual(floodAlerts(h), []);
   });
 
+  it('a fragment flood from many sources and three scanners over the half-open floor: frag_flood, no syn_flood', () => {
+    // The bench's fragment mix found this: the half-open source count took the victim's fragment
+    // senders (sketched for frag_flood) for SYN sources, and reported a spoofed syn_flood.
+    const h = harness();
+    const r = rng(5);
+    const frag = (src: string, id: number) => eth(0x0800, ipv4({ src, dst: VICTIM, proto: 17, id, mf: true }, Buffer.alloc(64)));
+    for (let i = 0; i < 6000; i++) h.send(T0 + i / 2000, frag(randomSource(r), i & 0xffff)); // 2,000 fragments/s, 3 s
+    for (let i = 0; i < 900; i++) {
+      // 300 unanswered SYN/s in all (three times the floor), each burst on 40 random ports.
+      const t = T0 + i / 300;
+      const scanner = `203.0.113.${1 + (Math.floor(i / 40) % 3)}`;
+      h.send(t, seg(scanner, VICTIM, 51234, 1 + Math.floor(r() * 65535), F.SYN));
+    }
+    h.engine.finish();
+    assert.deepEqual(starts(h.floods).map((n) => n.kind), ['frag_flood']);
+  });
+
   it('learns a busy victim: its usual rate over the floor is no flood, four times it is', () => {
     const h = harness('detect:\n  flood:\n    baseline_window: 1m\n');
     const r = rng(5);

@@ -37,7 +37,7 @@ export interface FloodThreshold {
 
 export interface FloodConfig {
   enabled: boolean;
-  /** Victims tracked at once (~3 KiB each, allocated up front); the least recently seen goes first. */
+  /** Victims tracked at once (~3.6 KiB each, allocated up front); the least recently seen goes first. */
   max_victims: number;
   /** A flood ends after this long under half its threshold. */
   hold: number;
@@ -85,7 +85,8 @@ const V_LCSET = 4; // + 0 / 1: bits set in each distinct-source bitmap
 const V_AMPB = 6; // bytes of amplifier replies counted as amplification, since the record began
 const V_DONE_WIN = 7; // handshakes completed in the last four buckets (the SYN sketch gate)
 const V_LCDONE = 8; // + 0 / 1: bits set in each bitmap of sources that completed a handshake
-const V_COMMON = 10;
+const V_LCSYN = 10; // + 0 / 1: bits set in each bitmap of SYN sources (the half-open count's own)
+const V_COMMON = 12;
 // Per class, from V_COMMON + c * K_STRIDE.
 const K_ACTIVE = 0;
 const K_START = 1;
@@ -171,6 +172,11 @@ export class FloodDetector implements Detector {
   /** Two distinct-source bitmaps per victim (this second and the last), and two of the sources that completed a handshake. */
   private readonly lc: BitSets;
   private readonly lcDone: BitSets;
+  /**
+   * Two bitmaps of the sources of SYNs alone: the half-open source count (SYN sources less those
+   * that completed a handshake) must not count a victim's UDP, ICMP or fragment senders.
+   */
+  private readonly lcSyn: BitSets;
   private readonly amp = new Uint8Array(65536);
   private readonly thrPps = new Float64Array(CLASSES);
   private readonly thrBps = new Float64Array(CLASSES);
@@ -200,6 +206,8 @@ export class FloodDetector implements Detector {
     prefault(this.lc.words);
     this.lcDone = new BitSets(cfg.max_victims * 2, LC_BITS);
     prefault(this.lcDone.words);
+    this.lcSyn = new BitSets(cfg.max_victims * 2, LC_BITS);
+    prefault(this.lcSyn.words);
     for (const port of cfg.amplifier_ports) this.amp[port] = 1;
     FLOOD_KINDS.forEach((k, c) => {
       this.thrPps[c] = cfg.thresholds[k].pps;
@@ -298,6 +306,8 @@ export class FloodDetector implements Detector {
     this.lc.clear(s * 2 + 1);
     this.lcDone.clear(s * 2);
     this.lcDone.clear(s * 2 + 1);
+    this.lcSyn.clear(s * 2);
+    this.lcSyn.clear(s * 2 + 1);
   }
 
   private count(p: Packet, c: number, port: number, out: NoticeQueue): void {
@@ -345,7 +355,9 @@ export class FloodDetector implements Detector {
       sk[cb + C_PORTTOT]++;
     }
     const cur = v[vb + V_LCCUR]!;
-    if (this.lc.add(s * 2 + cur, mixAddr(p.src0, p.src1, p.src2, p.src3))) v[vb + V_LCSET + cur]++;
+    const h = mixAddr(p.src0, p.src1, p.src2, p.src3);
+    if (this.lc.add(s * 2 + cur, h)) v[vb + V_LCSET + cur]++;
+    if (c === C_SYN && this.lcSyn.add(s * 2 + cur, h)) v[vb + V_LCSYN + cur]++;
     if ((p.flags & PF.V6) === 0 && bogon4(p.src3 >>> 0)) v[vb + V_BOGON]++;
   }
 
@@ -509,7 +521,7 @@ export class FloodDetector implements Detector {
     const vb = this.t.valBase(s);
     let best = 0;
     for (let i = 0; i < 2; i++) {
-      const all = this.lc.estimate(v[vb + V_LCSET + i]!, Infinity);
+      const all = this.lcSyn.estimate(v[vb + V_LCSYN + i]!, Infinity);
       const done = this.lcDone.estimate(v[vb + V_LCDONE + i]!, Infinity);
       best = Math.max(best, all - done);
     }
@@ -703,8 +715,10 @@ export class FloodDetector implements Detector {
       v[vb + V_LCCUR] = cur;
       v[vb + V_LCSET + cur] = 0;
       v[vb + V_LCDONE + cur] = 0;
+      v[vb + V_LCSYN + cur] = 0;
       this.lc.clear(s * 2 + cur);
       this.lcDone.clear(s * 2 + cur);
+      this.lcSyn.clear(s * 2 + cur);
     });
     // A victim idle this long has no flood left (each ended after `hold` without packets over).
     this.t.expire(now - this.idle);
@@ -747,7 +761,7 @@ export class FloodDetector implements Detector {
   stats(): DetectorStats {
     return {
       tracked: this.t.size,
-      memuse: this.t.memoryBytes + this.bk.byteLength + this.sk.byteLength + this.lc.memoryBytes + this.lcDone.memoryBytes,
+      memuse: this.t.memoryBytes + this.bk.byteLength + this.sk.byteLength + this.lc.memoryBytes + this.lcDone.memoryBytes + this.lcSyn.memoryBytes,
       evicted: this.t.evicted,
       active: this.active,
       started: this.started,
@@ -760,6 +774,7 @@ export class FloodDetector implements Detector {
     this.sk.fill(0);
     this.lc.words.fill(0);
     this.lcDone.words.fill(0);
+    this.lcSyn.words.fill(0);
     this.active = 0;
   }
 }
