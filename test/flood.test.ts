@@ -213,6 +213,37 @@ describe('flood detector: benign traffic is no flood', () => {
     assert.deepEqual(starts(h.floods).map((n) => n.kind), ['frag_flood']);
   });
 
+  it('the gate: a busy server whose handshakes complete, then one source\'s half-open SYNs in the same buckets, is a syn_flood with that source on top', () => {
+    // Completed handshakes raise a SYN class's gate as they come; SYNs that stay half-open must
+    // still open it, within the bucket, and the sketch must have their source from then on.
+    const h = harness();
+    const A = '198.18.1.77';
+    let sport = 1024;
+    const client = (t: number, c: number) => {
+      const src = `198.18.3.${1 + (c % 250)}`;
+      const p = sport++;
+      h.send(t, seg(src, VICTIM, p, 443, F.SYN));
+      h.send(t + 0.0001, seg(VICTIM, src, 443, p, F.SYN | F.ACK));
+      h.send(t + 0.0002, seg(src, VICTIM, p, 443, F.ACK));
+    };
+    // 600 completed connections a second for 2 s: far more SYNs than the floor, none half-open.
+    for (let i = 0; i < 1200; i++) client(T0 + i / 600, i);
+    assert.deepEqual(starts(h.floods), [], 'completed handshakes are no flood');
+    // Then 1 s of the same, with 1,000 half-open SYNs a second from A to port 80 among them.
+    for (let i = 0; i < 1000; i++) {
+      const t = T0 + 2 + i / 1000;
+      if (i % 5 < 3) client(t + 0.00005, 1200 + i);
+      h.send(t, seg(A, VICTIM, 30000 + i, 80, F.SYN));
+    }
+    h.engine.finish();
+    const s = starts(h.floods);
+    assert.deepEqual(s.map((n) => n.kind), ['syn_flood']);
+    const e = s[0]!.evidence as any;
+    assert.equal(s[0]!.dstPort, 80);
+    assert.equal(e.top_sources[0].ip.toString(), A);
+    assert.ok(e.top_sources[0].share > 0.5, `share ${e.top_sources[0].share}`);
+  });
+
   it('learns a busy victim: its usual rate over the floor is no flood, four times it is', () => {
     const h = harness('detect:\n  flood:\n    baseline_window: 1m\n');
     const r = rng(5);

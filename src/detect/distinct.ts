@@ -13,8 +13,12 @@ export function mix32(x: number): number {
   return fmix32(Math.imul(x ^ SEED, 0x9e3779b1));
 }
 
-/** Hash of an address held as four words. */
+/**
+ * Hash of an address held as four words. An IPv4 address (mapped: ::ffff:a.b.c.d) takes one round,
+ * a bijection of its 32 bits (two IPv4 addresses never share a hash); IPv6 takes four.
+ */
 export function mixAddr(w0: number, w1: number, w2: number, w3: number): number {
+  if (w2 === 0xffff && w0 === 0 && w1 === 0) return mix32(w3);
   return mix32(w3 ^ mix32(w2 ^ mix32(w1 ^ mix32(w0))));
 }
 

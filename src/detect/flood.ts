@@ -37,7 +37,7 @@ export interface FloodThreshold {
 
 export interface FloodConfig {
   enabled: boolean;
-  /** Victims tracked at once (~3.6 KiB each, allocated up front); the least recently seen goes first. */
+  /** Victims tracked at once (~3.9 KiB each, allocated up front); the least recently seen goes first. */
   max_victims: number;
   /** A flood ends after this long under half its threshold. */
   hold: number;
@@ -102,7 +102,15 @@ const K_ID = 10;
 const K_WIN_P = 11;
 const K_WIN_B = 12;
 const K_MITIGATE = 13;
-const K_STRIDE = 14;
+/**
+ * The gate: while the window's packets and bytes stay under these, a packet is only counted (the
+ * class is far from its floor). 0 while the class is near (sketched) or in a flood: every packet
+ * then takes the full path. Set at each bucket boundary, and again whenever the full path finds
+ * the class no longer near (a SYN class whose handshakes caught up).
+ */
+const K_GATE_P = 14;
+const K_GATE_B = 15;
+const K_STRIDE = 16;
 const VALUES = V_COMMON + CLASSES * K_STRIDE;
 
 // Per-victim buckets (f32): per class RING x [packets, bytes], then RING completions (SYN class).
@@ -178,6 +186,8 @@ export class FloodDetector implements Detector {
    */
   private readonly lcSyn: BitSets;
   private readonly amp = new Uint8Array(65536);
+  /** Each victim's current bucket's place in the ring (ring(V_BI)), kept as an integer for the packet path. */
+  private readonly pos: Int32Array;
   private readonly thrPps = new Float64Array(CLASSES);
   private readonly thrBps = new Float64Array(CLASSES);
   /** The bits floor, Infinity where there is none (for the sketch gate). */
@@ -201,6 +211,7 @@ export class FloodDetector implements Detector {
     this.t = new KeyTable(4, cfg.max_victims, env.clock, VALUES, 0.25);
     this.v = this.t.vals;
     this.bk = prefault(new Float32Array(cfg.max_victims * B_STRIDE));
+    this.pos = new Int32Array(cfg.max_victims);
     this.sk = prefault(new Int32Array(cfg.max_victims * S_STRIDE));
     this.lc = new BitSets(cfg.max_victims * 2, LC_BITS);
     prefault(this.lc.words);
@@ -223,8 +234,15 @@ export class FloodDetector implements Detector {
   }
 
   onPacket(p: Packet, _clock: Clock, out: NoticeQueue): void {
-    // Most packets are inside a TCP connection, past its handshake: nothing to count.
-    if ((p.flags & PF.TCP) !== 0 && (p.flowEv & FE.NEW) === 0 && (p.flowPkts > 3 || p.flowDir !== 0) && (p.tcpFlags & (TCP.SYN | TCP.ACK | TCP.RST | TCP.FIN)) !== TCP.SYN) return;
+    if ((p.flags & (PF.TCP | PF.FRAG)) === PF.TCP && (p.flowEv & FE.NEW) === 0) {
+      // Most packets are inside a known TCP connection: only a SYN, or the initiator's answer to
+      // the SYN-ACK (its second packet, or a RST), counts.
+      const tf = p.tcpFlags & (TCP.SYN | TCP.ACK | TCP.RST | TCP.FIN);
+      if (tf !== TCP.SYN) {
+        if (p.flowDir === 0 && p.flowSlot >= 0 && (p.flowPkts === 2 || ((tf & TCP.RST) !== 0 && p.flowPkts <= 3))) this.answered(p, tf);
+        return;
+      }
+    }
     this.classify(p, out);
   }
 
@@ -245,14 +263,11 @@ export class FloodDetector implements Detector {
         c = C_SYN;
         port = p.dport;
       } else if ((p.flowEv & FE.NEW) !== 0) {
+        // A packet of no known connection (onPacket took those of known ones).
         if (tf === (TCP.SYN | TCP.ACK) || tf === (TCP.RST | TCP.ACK)) c = C_REFL;
         else if ((tf & TCP.RST) !== 0) c = C_RST;
         else if ((tf & TCP.ACK) !== 0 && (tf & TCP.SYN) === 0) c = C_ACK;
         port = p.dport;
-      } else if (p.flowDir === 0 && p.flowSlot >= 0 && p.flowPkts <= 3 && (p.flowPkts === 2 || (tf & TCP.RST) !== 0)) {
-        // The handshake's ACK (the initiator's second packet), or a RST answering the SYN-ACK.
-        this.answered(p, tf);
-        return;
       }
     } else if ((f & PF.UDP) !== 0) {
       if (this.amp[p.dport] === 1 && this.amp[p.sport] === 0) this.victimQuery(p);
@@ -300,6 +315,8 @@ export class FloodDetector implements Detector {
     const b = this.t.valBase(s);
     v.fill(0, b, b + VALUES);
     v[b + V_BI] = Math.floor(now * BUCKETS_PER_S);
+    this.pos[s] = ring(v[b + V_BI]!);
+    for (let c = 0; c < CLASSES; c++) this.arm(b, c);
     this.bk.fill(0, s * B_STRIDE, (s + 1) * B_STRIDE);
     this.sk.fill(0, s * S_STRIDE, (s + 1) * S_STRIDE);
     this.lc.clear(s * 2);
@@ -317,19 +334,39 @@ export class FloodDetector implements Detector {
     const vb = this.t.valBase(s);
     const kb = vb + V_COMMON + c * K_STRIDE;
     const bytes = p.wirelen;
-    const bi = v[vb + V_BI]!;
-    const bb = s * B_STRIDE + c * B_CLASS + ring(bi) * 2;
+    const bb = s * B_STRIDE + c * B_CLASS + this.pos[s]! * 2;
     this.bk[bb]++;
     this.bk[bb + 1] += bytes;
     v[kb + K_WIN_P]++;
     v[kb + K_WIN_B] += bytes;
     if (c === C_AMP) v[vb + V_AMPB] += bytes;
+    if (c === C_SYN && p.flowSlot >= 0) this.flows!.setAux(p.flowSlot, s + 1);
+    // Far from the floor (the common case), a packet is only counted.
+    if (v[kb + K_WIN_P]! < v[kb + K_GATE_P]! && v[kb + K_WIN_B]! < v[kb + K_GATE_B]!) return;
+    this.near(p, s, vb, kb, c, port, out);
+  }
+
+  /**
+   * A class at or over its gate: the sketches (sources, ports, distinct count) only matter near a
+   * flood, so they are fed from SKETCH_AT of the floor on (SYNs: of half-open ones); a flood's
+   * own counts; a start.
+   */
+  private near(p: Packet, s: number, vb: number, kb: number, c: number, port: number, out: NoticeQueue): void {
+    const v = this.v;
     const active = v[kb + K_ACTIVE] !== 0;
-    // The sketches (sources, ports, distinct count) only matter near a flood: they are fed from a
-    // quarter of the floor on, so that ordinary traffic costs a lookup and two additions.
-    if (c === C_SYN && p.flowSlot >= 0 && this.flows !== null) this.flows.setAux(p.flowSlot, s + 1);
     const near = c === C_SYN ? v[kb + K_WIN_P]! - v[vb + V_DONE_WIN]! : v[kb + K_WIN_P]!;
-    if (active || near >= this.thrPps[c]! * SKETCH_AT || v[kb + K_WIN_B]! * 8 >= this.thrBpsOrInf[c]! * SKETCH_AT) this.sketch(p, s, vb, c, port);
+    if (active || near >= this.thrPps[c]! * SKETCH_AT || v[kb + K_WIN_B]! * 8 >= this.thrBpsOrInf[c]! * SKETCH_AT) {
+      // Near for the rest of this bucket: windows only grow until the next boundary (SYNs can
+      // fall back as handshakes complete, which this path re-checks every packet).
+      v[kb + K_GATE_P] = 0;
+      v[kb + K_GATE_B] = 0;
+      this.sketch(p, s, vb, c, port);
+    } else {
+      // Handshakes caught up: off the full path until the half-open count reaches the gate again.
+      this.arm(vb, c);
+      return;
+    }
+    const bytes = p.wirelen;
     const now = this.clock.now;
     if (active) {
       v[kb + K_PKTS]++;
@@ -342,6 +379,22 @@ export class FloodDetector implements Detector {
     }
     // SYNs are judged a bucket or two late (advance), once their handshakes had time to complete.
     if (c !== C_SYN && this.over(kb, c, v[kb + K_WIN_P]!, v[kb + K_WIN_B]!, 1)) this.start(s, c, v[kb + K_WIN_P]!, v[kb + K_WIN_B]!, out);
+  }
+
+  /**
+   * Sets class `c`'s gate from its window: the packets and bytes at which it becomes near (SYNs:
+   * half-open ones, so the handshakes completed so far raise it); 0 while a flood lasts.
+   */
+  private arm(vb: number, c: number): void {
+    const v = this.v;
+    const kb = vb + V_COMMON + c * K_STRIDE;
+    if (v[kb + K_ACTIVE] !== 0) {
+      v[kb + K_GATE_P] = 0;
+      v[kb + K_GATE_B] = 0;
+      return;
+    }
+    v[kb + K_GATE_P] = this.thrPps[c]! * SKETCH_AT + (c === C_SYN ? v[vb + V_DONE_WIN]! : 0);
+    v[kb + K_GATE_B] = (this.thrBpsOrInf[c]! * SKETCH_AT) / 8;
   }
 
   private sketch(p: Packet, s: number, vb: number, c: number, port: number): void {
@@ -384,8 +437,7 @@ export class FloodDetector implements Detector {
     if (s < 0 || !t.isLive(s) || t.keyWord(s, 3) !== p.dst3 >>> 0 || t.keyWord(s, 2) !== p.dst2 >>> 0 || t.keyWord(s, 1) !== p.dst1 >>> 0 || t.keyWord(s, 0) !== p.dst0 >>> 0) return;
     if (sent === 2 && (tf & TCP.ACK) !== 0 && (tf & TCP.RST) === 0) {
       const vb = t.valBase(s);
-      const bi = this.v[vb + V_BI]!;
-      this.bk[s * B_STRIDE + B_COMPLETIONS + ring(bi)]++;
+      this.bk[s * B_STRIDE + B_COMPLETIONS + this.pos[s]!]++;
       this.v[vb + V_DONE_WIN]++;
       const cur = this.v[vb + V_LCCUR]!;
       if (this.lcDone.add(s * 2 + cur, mixAddr(p.src0, p.src1, p.src2, p.src3))) this.v[vb + V_LCDONE + cur]++;
@@ -431,6 +483,7 @@ export class FloodDetector implements Detector {
     while (k < last) {
       k++;
       v[vb + V_BI] = k;
+      this.pos[s] = ring(k);
       this.judgeSyn(s, k, 2, out);
       for (let c = 0; c < CLASSES; c++) {
         const kb = vb + V_COMMON + c * K_STRIDE;
@@ -459,6 +512,7 @@ export class FloodDetector implements Detector {
     if (k < bi) {
       // Quiet for longer than the ring: every bucket is empty.
       v[vb + V_BI] = bi;
+      this.pos[s] = ring(bi);
       for (let c = 0; c < CLASSES; c++) {
         const kb = vb + V_COMMON + c * K_STRIDE;
         v[kb + K_WIN_P] = 0;
@@ -467,6 +521,7 @@ export class FloodDetector implements Detector {
       bk.fill(0, bb, bb + B_STRIDE);
       v[vb + V_DONE_WIN] = 0;
     }
+    for (let c = 0; c < CLASSES; c++) this.arm(vb, c);
   }
 
   /**
@@ -540,6 +595,8 @@ export class FloodDetector implements Detector {
     const kb = vb + V_COMMON + c * K_STRIDE;
     const now = this.clock.now;
     v[kb + K_ACTIVE] = 1;
+    v[kb + K_GATE_P] = 0;
+    v[kb + K_GATE_B] = 0;
     v[kb + K_START] = now;
     v[kb + K_LAST_ABOVE] = now;
     // The second that crossed the threshold belongs to the flood (for SYNs: every SYN of it).
@@ -742,6 +799,7 @@ export class FloodDetector implements Detector {
     const kb = this.t.valBase(s) + V_COMMON + c * K_STRIDE;
     this.report(s, c, 'end', this.v[kb + K_WIN_P]!, this.v[kb + K_WIN_B]! * 8, out);
     this.v[kb + K_ACTIVE] = 0;
+    this.arm(this.t.valBase(s), c);
     this.active--;
   }
 

@@ -73,8 +73,8 @@ const P_PEND = 9;
 const P_SPORT = 10;
 const P_SPORT_SAME = 11;
 const P_NSAMPLE = 12;
-const P_FP = 13; // + fingerprint bit index (FP_COUNTERS: 5)
-const P_COUNT = 18;
+const P_FP = 13; // + FP_VALUES (3): the fingerprint counters, as 32-bit integers (see countFingerprint)
+const P_COUNT = 16;
 
 // Target record values.
 const T_START = 0; // the window start
@@ -192,7 +192,7 @@ export class PortScanDetector implements Detector {
         v[b + P_NSAMPLE] = n + 1;
       }
     }
-    countFingerprint(ev.fp, v, b + P_FP);
+    countFingerprint(ev.fp, t.ints, (b + P_FP) * 2);
     return s;
   }
 
@@ -393,7 +393,7 @@ export class PortScanDetector implements Detector {
     const conn = v[b + P_CONN]!;
     if (conn !== half) return conn > half;
     // No open port seen: judge by the SYNs, an operating system's connect() or a raw packet.
-    return v[b + P_FP + 3]! * 2 > v[b + P_PROBES]!;
+    return this.pairs.ints[(b + P_FP) * 2 + 3]! * 2 > v[b + P_PROBES]!;
   }
 
   /** The pair's initiator (`at` 0) or target (`at` 4). */
@@ -423,7 +423,7 @@ export class PortScanDetector implements Detector {
       window: this.cfg.window,
       first_seen: v[b + P_START],
       last_seen: v[b + P_LAST],
-      ...fingerprintEvidence(v, b + P_FP, probes),
+      ...fingerprintEvidence(this.pairs.ints, (b + P_FP) * 2, probes),
       source_port_fixed: probes >= 2 && v[b + P_SPORT_SAME]! === probes,
     };
   }

@@ -275,12 +275,21 @@ export class ScanEvent {
   }
 }
 
-/** Adds a probe's fingerprint bits (FP) to the per-bit counters at `v[b]..v[b + FP_COUNTERS - 1]`. */
-export function countFingerprint(fp: number, v: Float64Array, b: number): void {
+/**
+ * Values (f64) a record gives its fingerprint counters: they are 32-bit integers, two to a value,
+ * so that five of them fit in three (a pair record stays within three cache lines).
+ */
+export const FP_VALUES = (FP_COUNTERS + 1) >> 1;
+
+/**
+ * Adds `n` probes' fingerprint bits (FP) to the per-bit counters at `ints[i]..ints[i + FP_COUNTERS - 1]`
+ * (a KeyTable's `ints` view: `i` is twice the values' index).
+ */
+export function countFingerprint(fp: number, ints: Int32Array, i: number, n = 1): void {
   if (fp === 0) return;
-  if ((fp & FP.NMAP) !== 0) v[b]++;
-  if ((fp & FP.MASSCAN) !== 0) v[b + 1]++;
-  if ((fp & FP.ZMAP) !== 0) v[b + 2]++;
-  if ((fp & FP.OS_STACK) !== 0) v[b + 3]++;
-  if ((fp & FP.FRAGMENTED) !== 0) v[b + 4]++;
+  if ((fp & FP.NMAP) !== 0) ints[i] += n;
+  if ((fp & FP.MASSCAN) !== 0) ints[i + 1] += n;
+  if ((fp & FP.ZMAP) !== 0) ints[i + 2] += n;
+  if ((fp & FP.OS_STACK) !== 0) ints[i + 3] += n;
+  if ((fp & FP.FRAGMENTED) !== 0) ints[i + 4] += n;
 }

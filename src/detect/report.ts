@@ -68,8 +68,8 @@ function toolOf(counts: readonly number[], names: readonly string[], probes: num
  * Evidence from the fingerprint counters at `v[b]..`: the tool, the counts seen, and how many
  * probes came in fragments that split their transport header (`fragmented`, an evasion).
  */
-export function fingerprintEvidence(v: Float64Array, b: number, probes: number): { tool: string | null; fingerprints: Record<string, number>; fragmented: boolean; fragmented_probes: number } {
-  const counts = FP_NAMES.map((_, i) => v[b + i]!);
+export function fingerprintEvidence(ints: Int32Array, i: number, probes: number): { tool: string | null; fingerprints: Record<string, number>; fragmented: boolean; fragmented_probes: number } {
+  const counts = FP_NAMES.map((_, k) => ints[i + k]!);
   const fingerprints: Record<string, number> = {};
   FP_NAMES.forEach((n, i) => {
     if (counts[i]! > 0) fingerprints[n] = counts[i]!;

@@ -40,8 +40,8 @@ const V_REJ = 5;
 const V_FIRED = 6;
 const V_PEND = 7;
 const V_NSAMPLE = 8;
-const V_FP = 9; // + FP_COUNTERS (5)
-const V_COUNT = 14;
+const V_FP = 9; // + FP_VALUES (3): the fingerprint counters, as 32-bit integers (see countFingerprint)
+const V_COUNT = 12;
 
 export class SweepDetector implements Detector {
   readonly name = 'sweep';
@@ -94,7 +94,7 @@ export class SweepDetector implements Detector {
       if (d < 0) return;
       s = t.get();
       this.startRecord(s, this.door.time(d));
-      this.door.moveTo(d, t.vals, t.valBase(s));
+      this.door.moveTo(d, t, s);
       this.addHost(s, this.door.hostOf(d));
       this.door.release(d);
       fresh = true;
@@ -106,7 +106,7 @@ export class SweepDetector implements Detector {
     v[b + V_LAST] = now;
     v[b + V_PROBES]++;
     this.addHost(s, ev);
-    countFingerprint(ev.fp, v, b + V_FP);
+    countFingerprint(ev.fp, t.ints, (b + V_FP) * 2);
     if (v[b + V_FIRED] === 0 && v[b + V_PEND] === 0 && v[b + V_HOSTS]! >= this.cfg.hosts) {
       // Queued at the time it is decided from (replayed probes carry older times).
       const at = this.clock.now;
@@ -200,7 +200,7 @@ export class SweepDetector implements Detector {
         window: this.cfg.window,
         first_seen: v[b + V_START],
         last_seen: v[b + V_LAST],
-        ...fingerprintEvidence(v, b + V_FP, probes),
+        ...fingerprintEvidence(this.table.ints, (b + V_FP) * 2, probes),
       },
     });
   }
@@ -329,8 +329,10 @@ class Door {
 
   private readonly host = { t0: 0, t1: 0, t2: 0, t3: 0 };
 
-  /** Adds the entry's counts to a new sweep record at `v[b]`. */
-  moveTo(d: number, v: Float64Array, b: number): void {
+  /** Adds the entry's counts to a new sweep record: slot `s` of `t`. */
+  moveTo(d: number, t: KeyTable, s: number): void {
+    const v = t.vals;
+    const b = t.valBase(s);
     const w = this.w;
     const o = d * D_WORDS;
     const probes = w[o + D_PROBES]!;
@@ -339,7 +341,7 @@ class Door {
     v[b + V_ANS] += w[o + D_ANS]!;
     v[b + V_REJ] += w[o + D_REJ]!;
     const fp = w[o + D_FP]!;
-    for (let i = 0; i < probes; i++) countFingerprint(fp, v, b + V_FP);
+    countFingerprint(fp, t.ints, (b + V_FP) * 2, probes);
   }
 
   release(d: number): void {
