@@ -25,6 +25,8 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultConfig } from '../src/config/load.js';
+import { enabledNames } from '../src/detect/registry.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO, 'dist/src/cli/main.js');
@@ -214,7 +216,7 @@ function main(): void {
   };
 
   // Every detector on by default, for the two baseline pipelines to turn off.
-  const SCANS = ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags', 'flood'];
+  const SCANS = enabledNames(defaultConfig().detect);
   const config = (name: string, text: string): string => {
     const f = join(OUT_DIR, `${name}.yaml`);
     writeFileSync(f, text);

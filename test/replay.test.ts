@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { defaultConfig } from '../src/config/load.js';
 import { LinkType } from '../src/core/packet.js';
+import { enabledNames } from '../src/detect/registry.js';
 import { F, eth, ipv4, ipv6, pcapFile, tcp, type Rec } from '../tools/craft.js';
 import { GEN, palisade, replayJson, sh, tempDir } from './helpers/cli.js';
 
@@ -27,7 +29,7 @@ function eve(path: string): any[] {
 }
 
 /** The example detector alone (it is off by default since the scan suite replaced it). */
-const SYN_RATE_ONLY = 'detect:\n  syn_rate:\n    enabled: true\n' + ['port_scan', 'sweep', 'slow_scan', 'os_fingerprint', 'bad_flags', 'flood'].map((d) => `  ${d}:\n    enabled: false\n`).join('');
+const SYN_RATE_ONLY = 'detect:\n  syn_rate:\n    enabled: true\n' + enabledNames(defaultConfig().detect).map((d) => `  ${d}:\n    enabled: false\n`).join('');
 
 function synRateConfig(dir: string, extra = ''): string {
   const f = join(dir, 'syn-rate.yaml');

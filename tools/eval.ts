@@ -3,7 +3,9 @@
 // attacker of a scan kind (*_scan, sweep, os_fingerprint) must be reported with that kind (and
 // any listed under "also"); each victim of a flood kind must be reported as the victim of a flood
 // of that kind; no innocent, benign-file or below-threshold source may be reported at all.
-// Brute-force entries belong to a later issue and are listed as skipped. Exits 1 on any miss or
+// Each attacker of a brute-force file must be reported as `bruteforce` against the labelled
+// service. Label corrections kept in tools/eval-corrections.json (each with its evidence) are
+// applied over labels.json, and the table marks the rows they touch. Exits 1 on any miss or
 // false positive, 2 on bad arguments or labels.
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { FLOOD_KINDS } from '../src/detect/flood.js';
 
 interface Label {
   kind: string;
+  service?: string;
   also?: string[];
   attackers?: string[];
   innocent?: string[];
@@ -33,6 +36,8 @@ export interface EvalRow {
   false_positives: { ip: string; role: string; kinds: string[] }[];
   /** Flagged sources the labels say nothing about. */
   others: number;
+  /** Why the row's label was corrected (tools/eval-corrections.json), when it was. */
+  corrected?: string;
 }
 
 export interface EvalResult {
@@ -46,7 +51,13 @@ export interface EvalResult {
 
 /** Kinds this evaluation scores; other labelled kinds wait for their issues. */
 export function isScanKind(kind: string): boolean {
-  return kind.endsWith('_scan') || kind === 'sweep' || kind === 'os_fingerprint' || kind === 'none';
+  return kind.endsWith('_scan') || kind === 'sweep' || kind === 'os_fingerprint' || kind === 'none' || kind === 'bruteforce';
+}
+
+/** Corrections to labels.json, by file: replacement fields and why (tools/eval-corrections.json). */
+function corrections(): Record<string, Partial<Label> & { why: string }> {
+  const path = new URL('../../tools/eval-corrections.json', import.meta.url);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, Partial<Label> & { why: string }>) : {};
 }
 
 /** Flood kinds: their labels list victims, not attackers. */
@@ -56,14 +67,18 @@ export function isFloodKind(kind: string): boolean {
 
 export async function evaluate(dir: string, configFile?: string, profile?: string): Promise<EvalResult> {
   const labels = JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as Record<string, Label | string>;
+  const fixes = corrections();
   const cfg = profile ? configWithProfile(configFile, profile) : configFile ? loadConfig(configFile) : defaultConfig();
   const rows: EvalRow[] = [];
   let tp = 0;
   let fn = 0;
   let fp = 0;
-  for (const [file, label] of Object.entries(labels)) {
-    if (file.startsWith('_') || typeof label !== 'object') continue;
-    const row: EvalRow = { file, expected: [label.kind, ...(label.also ?? [])].join('+'), status: 'scored', attackers: [], false_positives: [], others: 0 };
+  for (const [file, given] of Object.entries(labels)) {
+    if (file.startsWith('_') || typeof given !== 'object') continue;
+    const fix = fixes[file];
+    const label: Label = fix ? { ...given, ...fix } : given;
+    const expected = [label.kind, ...(label.also ?? [])].join('+') + (label.service ? ` (${label.service})` : '');
+    const row: EvalRow = { file, expected, status: 'scored', attackers: [], false_positives: [], others: 0, corrected: fix?.why };
     rows.push(row);
     if (!isScanKind(label.kind) && !isFloodKind(label.kind)) {
       row.status = 'skipped';
@@ -77,6 +92,7 @@ export async function evaluate(dir: string, configFile?: string, profile?: strin
     }
     const summary = await replaySummary([path], cfg, { quiet: true }, 'eval');
     const flagged = new Map(summary.detections.sources.map((s) => [s.src_ip, s.kinds]));
+    const services = new Map(summary.detections.sources.map((s) => [s.src_ip, s.services]));
     const want = [label.kind, ...(label.also ?? [])];
     for (const ip of isFloodKind(label.kind) ? (label.victims ?? []) : []) {
       const kinds = [...new Set(summary.detections.floods.filter((f) => f.victim === ip).map((f) => f.kind))];
@@ -89,7 +105,7 @@ export async function evaluate(dir: string, configFile?: string, profile?: strin
     if (isFloodKind(label.kind)) for (const [ip, kinds] of [...flagged]) if (kinds.every((k) => isFloodKind(k))) flagged.delete(ip);
     for (const ip of label.attackers ?? []) {
       const kinds = flagged.get(ip) ?? [];
-      const hit = want.every((k) => kinds.includes(k));
+      const hit = want.every((k) => kinds.includes(k)) && (label.service === undefined || (services.get(ip) ?? []).includes(label.service));
       row.attackers.push({ ip, detected: kinds, hit });
       if (hit) tp++;
       else fn++;
@@ -135,8 +151,11 @@ export function formatTable(r: EvalResult): string {
     else att = row.attackers.map((a) => `${a.hit ? 'hit' : 'MISS'} ${a.ip} (${a.detected.join(',') || 'nothing'})`).join('; ');
     const fps = row.status !== 'scored' ? '' : row.false_positives.length === 0 ? 'none' : row.false_positives.map((f) => `FP ${f.ip} ${f.role} (${f.kinds.join(',')})`).join('; ');
     const others = row.others > 0 ? ` [+${row.others} unlabelled sources flagged]` : '';
-    lines.push(`${pad(row.file, 58)} ${pad(row.expected, 24)} ${pad(att, 52)} ${fps}${others}`);
+    const fixed = row.corrected ? ' [label corrected*]' : '';
+    lines.push(`${pad(row.file, 58)} ${pad(row.expected, 24)} ${pad(att, 52)} ${fps}${others}${fixed}`);
   }
+  const notes = r.rows.filter((row) => row.corrected);
+  if (notes.length > 0) lines.push('', ...notes.map((row) => `* ${row.file}: ${row.corrected}`));
   lines.push('');
   lines.push(
     `attackers and victims detected ${r.tp}/${r.tp + r.fn}, false positives ${r.fp}; ` +

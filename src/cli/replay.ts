@@ -23,6 +23,8 @@ export interface ReplayOptions {
 interface SourceDetections {
   src_ip: string;
   kinds: string[];
+  /** The services its brute-force notices name (evidence.service). */
+  services: string[];
   alerts: number;
   first_alert: number;
 }
@@ -130,11 +132,13 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
     const ip = n.src.toString();
     let s = bySource.get(ip);
     if (!s) {
-      s = { src_ip: ip, kinds: [], alerts: 0, first_alert: n.tsSec + n.tsNsec / 1e9 };
+      s = { src_ip: ip, kinds: [], services: [], alerts: 0, first_alert: n.tsSec + n.tsNsec / 1e9 };
       bySource.set(ip, s);
     }
     s.alerts++;
     if (!s.kinds.includes(n.kind)) s.kinds.push(n.kind);
+    const svc = n.evidence.service;
+    if (typeof svc === 'string' && !s.services.includes(svc)) s.services.push(svc);
   };
 
   const floods = new Map<number, FloodSummary>();

@@ -20,6 +20,8 @@ export const PROFILES = {
     sweep: { hosts: 25, window: '5m', failure_ratio: 0.5, response_timeout: '3s' },
     slow_scan: { ports: 30, window: '1h', min_duration: '5m', failure_ratio: 0.5 },
     os_fingerprint: { probes: 4, window: '5m' },
+    // fail2ban's maxretry and findtime (5 in 10 minutes); shape-judged services need many more.
+    bruteforce: { failures: 5, window: '10m', sessions: 20 },
     // Per-victim floors (docs/floods.md): far over what a small server sees, far under a flood.
     flood: {
       thresholds: {
@@ -39,6 +41,7 @@ export const PROFILES = {
     sweep: { hosts: 12, window: '15m', failure_ratio: 0.4, response_timeout: '3s' },
     slow_scan: { ports: 20, window: '6h', min_duration: '15m', failure_ratio: 0.4 },
     os_fingerprint: { probes: 3, window: '15m' },
+    bruteforce: { failures: 4, window: '30m', sessions: 15 },
     flood: {
       thresholds: {
         syn_flood: { pps: 50, mbps: 0 },
@@ -57,6 +60,8 @@ export const PROFILES = {
     sweep: { hosts: 6, window: '1h', failure_ratio: 0.3, response_timeout: '5s' },
     slow_scan: { ports: 10, window: '24h', min_duration: '1h', failure_ratio: 0.3 },
     os_fingerprint: { probes: 2, window: '1h' },
+    // Never under 3: a user who mistypes twice and then logs in is no attacker.
+    bruteforce: { failures: 3, window: '1h', sessions: 10 },
     flood: {
       thresholds: {
         syn_flood: { pps: 25, mbps: 0 },

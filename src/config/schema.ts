@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { Cidr } from '../core/addr.js';
-import { AMPLIFIER_PORTS, NOTICE_KINDS, isNoticeKind } from '../core/kinds.js';
+import { AMPLIFIER_PORTS, NOTICE_KINDS, SERVICES, isNoticeKind, type Service } from '../core/kinds.js';
 import { capText, escapeControl } from '../core/text.js';
 import { PROFILE_NAMES, PROFILES } from './profiles.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
@@ -465,6 +465,28 @@ export const configSchema = z.strictObject({
                 ]),
               ) as { [K in keyof typeof N.flood.thresholds]: z.ZodPrefault<z.ZodObject<{ pps: z.ZodDefault<z.ZodNumber>; mbps: z.ZodDefault<z.ZodNumber> }, z.core.$strict>> },
             )
+            .prefault({}),
+        })
+        .prefault({}),
+      bruteforce: z
+        .strictObject({
+          enabled: bool(true),
+          /** Failed logins from one source to one service within the window (never under 3). */
+          failures: int(3, 1000000, N.bruteforce.failures),
+          window: duration(N.bruteforce.window, 1, DAY),
+          /** Shape-judged services (RDP, TLS-wrapped mail): short, small, similar sessions in the window. */
+          sessions: int(3, 1000000, N.bruteforce.sessions),
+          session_time: duration('30s', 1, DAY),
+          session_bytes: int(64, 1048576, 16384),
+          /** Bytes of each direction of a service flow read at most: its login phase. */
+          inspect_bytes: int(256, 16777216, 65536),
+          /** (source, service) records (~0.3 KiB each with their usernames), allocated up front. */
+          max_sources: int(16, 4194304, 16384),
+          /** Service flows followed at once through their login phase (~0.1 KiB each). */
+          max_flows: int(16, 4194304, 16384),
+          /** Ports by service; a service listed here replaces its default ports. */
+          services: z
+            .strictObject(Object.fromEntries(SERVICES.map((s) => [s, z.array(z.number().int().min(1).max(65535), { error: 'expected a list of port numbers' }).optional()])) as Record<Service, z.ZodOptional<z.ZodArray<z.ZodNumber>>>)
             .prefault({}),
         })
         .prefault({}),

@@ -32,6 +32,8 @@ export const NOTICE_KINDS = [
   'os_fingerprint',
   'bad_flags',
   'syn_rate',
+  // bruteforce: password guessing per (source, service), from packets
+  'bruteforce',
   ...FLOOD_KINDS,
   // a ban made with `palisade ban`
   'operator',
@@ -43,3 +45,25 @@ export type NoticeKind = (typeof NOTICE_KINDS)[number];
 export function isNoticeKind(s: string): s is NoticeKind {
   return (NOTICE_KINDS as readonly string[]).includes(s);
 }
+
+/** The brute-force detector's services, in the order of their ids (detect/bruteforce.ts). */
+export const SERVICES = ['ssh', 'ftp', 'telnet', 'smtp', 'pop3', 'imap', 'rdp', 'vnc', 'mysql', 'postgresql', 'mssql', 'redis', 'sip'] as const;
+export type Service = (typeof SERVICES)[number];
+
+/** Default ports by service (`detect.bruteforce.services` replaces any of them). */
+export const SERVICE_PORTS: Record<Service, number[]> = {
+  ssh: [22],
+  ftp: [21],
+  telnet: [23],
+  smtp: [25, 465, 587],
+  pop3: [110, 995],
+  imap: [143, 993],
+  rdp: [3389],
+  vnc: [5900],
+  mysql: [3306],
+  postgresql: [5432],
+  mssql: [1433],
+  redis: [6379],
+  sip: [5060],
+};
+

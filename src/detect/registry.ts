@@ -7,6 +7,7 @@ import type { FlowTable } from '../flow/flow-table.js';
 import type { Detector, DetectorEnv, DetectorFactory } from './detector.js';
 import { type PrefilterConfig, ScanFeed } from './scan-feed.js';
 import { badFlagsFactory } from './bad-flags.js';
+import { bruteforceFactory } from './bruteforce.js';
 import { floodFactory } from './flood.js';
 import { osFingerprintFactory } from './os-fingerprint.js';
 import { portScanFactory } from './port-scan.js';
@@ -14,7 +15,12 @@ import { slowScanFactory } from './slow-scan.js';
 import { sweepFactory } from './sweep.js';
 import { synRateFactory } from './syn-rate.js';
 
-const FACTORIES = [portScanFactory, sweepFactory, slowScanFactory, osFingerprintFactory, badFlagsFactory, synRateFactory, floodFactory] as unknown as readonly DetectorFactory<never>[];
+const FACTORIES = [portScanFactory, sweepFactory, slowScanFactory, osFingerprintFactory, badFlagsFactory, synRateFactory, floodFactory, bruteforceFactory] as unknown as readonly DetectorFactory<never>[];
+
+/** The detectors a config enables (`defaultConfig().detect`: those on by default). */
+export function enabledNames(configs: Record<string, { enabled: boolean }>): string[] {
+  return enabled(configs).map((f) => f.name);
+}
 
 function enabled(configs: Record<string, { enabled: boolean }>): DetectorFactory<never>[] {
   return FACTORIES.filter((f) => configs[f.name]?.enabled === true);

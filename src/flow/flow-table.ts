@@ -35,7 +35,8 @@ const V_BYTES = 3; // + dir
 const V_PAYLOAD = 5; // + dir
 const V_META = 7; // tcp flags dir 0 | tcp flags dir 1 << 8 | state << 16 | proto << 24
 const V_AUX = 8; // one reader's value for the flow (0 when the flow opens): see aux()
-const V_COUNT = 9;
+const V_AUX2 = 9; // a second reader's: see aux2() (an IPv4 record stays within 128 bytes)
+const V_COUNT = 10;
 
 export class FlowTable {
   /**
@@ -99,6 +100,15 @@ export class FlowTable {
   setAux(slot: number, x: number): void {
     const t = this.tableOf(slot);
     t.vals[t.valBase(slot < this.v6Base ? slot : slot - this.v6Base) + V_AUX] = x;
+  }
+
+  /** The second reader's value (the brute-force detector: its per-flow state), 0 when the flow opens. */
+  aux2(slot: number): number {
+    return this.value(slot, V_AUX2);
+  }
+  setAux2(slot: number, x: number): void {
+    const t = this.tableOf(slot);
+    t.vals[t.valBase(slot < this.v6Base ? slot : slot - this.v6Base) + V_AUX2] = x;
   }
 
   /** Time the flow's first packet was seen. */
@@ -218,6 +228,7 @@ export class FlowTable {
       v[b + 5] = 0;
       v[b + 6] = 0;
       v[b + V_AUX] = 0;
+      v[b + V_AUX2] = 0;
       p.flowEv = FE.NEW;
     } else {
       meta = v[b + V_META]! | 0;
