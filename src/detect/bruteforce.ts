@@ -75,9 +75,11 @@ const SVC_IMAP = SERVICES.indexOf('imap') + 1;
 const SVC_REDIS = SERVICES.indexOf('redis') + 1;
 const SVC_SIP = SERVICES.indexOf('sip') + 1;
 
-// aux2 values: 0 untouched, 1 ignored from now on, 2 + i: pool entry i.
+// aux2 values: 0 untouched (no bytes yet), 1 ignored from now on, 2 a shape-judged flow (its
+// close is all that counts), 3 + i: pool entry i.
 const IGNORE = 1;
-const POOL_AT = 2;
+const SHAPE = 2;
+const POOL_AT = 3;
 
 // Pool entry values (f64), E_STRIDE per entry.
 const E_FLOW = 0; // flow slot, -1 when free
@@ -151,6 +153,8 @@ function indexOf(b: Uint8Array, o: number, n: number, t: string): number {
 export class BruteforceDetector implements Detector {
   readonly name = 'bruteforce';
   private readonly portSvc = new Uint8Array(65536);
+  /** How each port's sessions are read (M_*), as the server's port. */
+  private readonly portMethod = new Uint8Array(65536);
   /** One bit a port: a service's (8 KiB, so that the test every packet makes stays in cache). */
   private readonly portBits = new Int32Array(2048);
   private readonly t: KeyTable;
@@ -174,6 +178,7 @@ export class BruteforceDetector implements Detector {
     SERVICES.forEach((s, i) => {
       for (const port of cfg.services[s] ?? SERVICE_PORTS[s]) {
         this.portSvc[port] = i + 1;
+        this.portMethod[port] = TLS_PORTS.has(port) ? M_SHAPE : METHOD[s];
         this.portBits[port >>> 5]! |= 1 << (port & 31);
       }
     });
@@ -197,16 +202,16 @@ export class BruteforceDetector implements Detector {
     const fl = this.flows;
     const a = fl.aux2(slot);
     if (a === IGNORE) return;
+    if ((p.flowEv & FE.CLOSED) !== 0) {
+      if (a !== 0) this.close(p, slot, a, out);
+      return;
+    }
+    if (p.payLen === 0 || a === SHAPE) return;
     if (a === 0) {
       this.open(p, slot);
       return;
     }
     const e = (a - POOL_AT) * E_STRIDE;
-    if ((p.flowEv & FE.CLOSED) !== 0) {
-      this.close(p, slot, e, out);
-      return;
-    }
-    if (p.payLen === 0 || this.pool[e + E_METHOD] === M_SHAPE) return;
     if (fl.payload(slot, p.flowDir) > this.cfg.inspect_bytes || (this.pool[e + E_BITS]! & B_DONE) !== 0) {
       // Past the login phase: the flow keeps its entry only for the session's count at its close.
       if (this.pool[e + E_FAILS] === 0) this.release(slot, e);
@@ -215,26 +220,37 @@ export class BruteforceDetector implements Detector {
     this.inspect(p, e, out);
   }
 
-  /** A service flow's first packet: followed when its server port is a service's and it began with its handshake. */
+  /**
+   * A service flow's first bytes: followed when its server port is a service's, it began with its
+   * handshake and the bytes look like the protocol (an SSH port's first bytes are `SSH-`). Until
+   * then a flow holds nothing.
+   */
   private open(p: Packet, slot: number): void {
     const fl = this.flows;
     const serverPort = p.flowDir === 0 ? p.dport : p.sport;
-    const svc = this.portSvc[serverPort]!;
-    if (svc === 0 || ((p.flags & PF.TCP) !== 0 && (fl.state(slot) & FS.MIDSTREAM) !== 0)) {
+    const method = this.portMethod[serverPort]!;
+    if (method === 0 || ((p.flags & PF.TCP) !== 0 && (fl.state(slot) & FS.MIDSTREAM) !== 0)) {
       fl.setAux2(slot, IGNORE);
       return;
     }
-    const method = TLS_PORTS.has(serverPort) ? M_SHAPE : METHOD[SERVICES[svc - 1]!];
+    if (method === M_SHAPE) {
+      fl.setAux2(slot, SHAPE);
+      return;
+    }
+    if (method === M_SSH && !startsWith(p.data, p.payOff, Math.min(p.payLen, p.off + p.caplen - p.payOff), 'SSH-')) {
+      fl.setAux2(slot, IGNORE);
+      return;
+    }
     const i = this.alloc();
     const e = i * E_STRIDE;
     const pl = this.pool;
-    pl.fill(0, e, e + E_STRIDE);
+    for (let k = e; k < e + E_STRIDE; k++) pl[k] = 0;
     pl[e + E_FLOW] = slot;
     pl[e + E_FIRST] = fl.first(slot);
-    pl[e + E_SVC] = svc;
+    pl[e + E_SVC] = this.portSvc[serverPort]!;
     pl[e + E_METHOD] = method;
     fl.setAux2(slot, i + POOL_AT);
-    if (p.payLen > 0 && method !== M_SHAPE) this.inspect(p, e, null);
+    this.inspect(p, e, null);
   }
 
   /** The next pool entry: the oldest one, whose flow (if still followed) is dropped. */
@@ -506,21 +522,23 @@ export class BruteforceDetector implements Detector {
   }
 
   /** The flow's end: the session's sizes, and for shape-judged services, the session itself. */
-  private close(p: Packet, slot: number, e: number, out: NoticeQueue): void {
+  private close(p: Packet, slot: number, a: number, out: NoticeQueue): void {
     const fl = this.flows;
     const pl = this.pool;
-    const svc = pl[e + E_SVC]!;
-    const shape = pl[e + E_METHOD] === M_SHAPE;
+    const shape = a === SHAPE;
+    const e = (a - POOL_AT) * E_STRIDE;
+    const svc = shape ? this.portSvc[p.flowDir === 0 ? p.dport : p.sport]! : pl[e + E_SVC]!;
     const cb = fl.payload(slot, 0);
     const sb = fl.payload(slot, 1);
-    let counted = pl[e + E_FAILS]! > 0;
+    let counted = !shape && pl[e + E_FAILS]! > 0;
     if (shape) {
       // A completed handshake, data both ways, short and small: a login attempt's shape.
       const done = (fl.tcpFlags(slot, 1) & (TCP.SYN | TCP.ACK)) === (TCP.SYN | TCP.ACK) && fl.pkts(slot, 0) >= 2;
       const cfg = this.cfg;
       counted = done && cb > 0 && sb > 0 && cb <= cfg.session_bytes && sb <= cfg.session_bytes && this.clock.now - fl.first(slot) <= cfg.session_time;
     }
-    this.release(slot, e);
+    if (shape) fl.setAux2(slot, IGNORE);
+    else this.release(slot, e);
     if (!counted) return;
     const s = this.sourceRecord(p, svc);
     const v = this.t.vals;
