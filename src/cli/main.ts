@@ -171,15 +171,17 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('replay')
     .description('run the pipeline over capture files (pcap or pcapng; "-" reads stdin) as fast as they can be read')
-    .argument('<files...>', 'capture files, replayed in order as one stream')
+    .argument('[files...]', 'capture files, replayed in order as one stream')
     .option('-c, --config <file>', 'YAML config file (default: the embedded defaults)')
     .option('--json', 'print the summary as one JSON document', false)
     .addOption(new Option('--eve <file>', 'write EVE JSON events to this file ("-" for stdout)'))
+    .option('--log <file...>', "sshd log files (syslog lines), replayed after the captures on their lines' own times")
     .option('-q, --quiet', 'no progress line', false)
-    .action(async (files: string[], o: { config?: string; json: boolean; eve?: string; quiet: boolean }) => {
+    .action(async (files: string[], o: { config?: string; json: boolean; eve?: string; quiet: boolean; log?: string[] }) => {
       const cfg = loadConfig(o.config);
       if (o.json && o.eve === '-') throw new PalisadeError('PAL_ERR_USAGE', '--json and --eve - both want stdout; give --eve a file');
-      const { exitCode } = await replayCommand(files, cfg, { json: o.json, eve: o.eve, quiet: o.quiet }, pkg.version);
+      if (files.length === 0 && (o.log ?? []).length === 0) throw new PalisadeError('PAL_ERR_USAGE', 'replay needs capture files, --log files, or both');
+      const { exitCode } = await replayCommand(files, cfg, { json: o.json, eve: o.eve, quiet: o.quiet, logs: o.log ?? [] }, pkg.version);
       setExit(exitCode);
     });
 

@@ -10,7 +10,7 @@ import type { Decision, Notice } from '../core/notice.js';
 import { Outputs } from '../output/outputs.js';
 import { FileSink, StreamSink } from '../output/sinks.js';
 import { Engine } from '../pipeline/engine.js';
-import { replayFiles, type SourceReport } from '../pipeline/run.js';
+import { replayFiles, type LogReport, type SourceReport } from '../pipeline/run.js';
 import { ProgressBar, fmtBytes, fmtInt } from './progress.js';
 
 export interface ReplayOptions {
@@ -18,6 +18,8 @@ export interface ReplayOptions {
   /** EVE output: a file path, "-" for stdout, or undefined for none. */
   eve?: string;
   quiet: boolean;
+  /** Log files replayed after the captures (the built-in sshd filter), their lines' times the clock. */
+  logs?: readonly string[];
 }
 
 interface SourceDetections {
@@ -49,6 +51,8 @@ export interface FloodSummary {
 export interface ReplaySummary {
   version: string;
   files: SourceReport[];
+  /** The log files replayed (`--log`): lines, sshd lines, failures and successes read. */
+  logs: LogReport[];
   packets: number;
   bytes: number;
   seconds: number;
@@ -117,7 +121,7 @@ function writeStdout(text: string): Promise<void> {
 const isEpipe = (e: unknown): boolean => e instanceof PalisadeError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
 
 /** Replays files through a fresh engine and summarises what it found; prints nothing. */
-export async function replaySummary(files: readonly string[], cfg: Config, opts: Pick<ReplayOptions, 'eve' | 'quiet'>, version: string): Promise<ReplaySummary> {
+export async function replaySummary(files: readonly string[], cfg: Config, opts: Pick<ReplayOptions, 'eve' | 'quiet' | 'logs'>, version: string): Promise<ReplaySummary> {
   checkReplayArgs(files, opts.eve);
   const outputs = new Outputs();
   if (opts.eve === '-') outputs.add(new StreamSink(process.stdout, { strict: true }), cfg.outputs.eve.types, false);
@@ -165,11 +169,14 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
   const bar = !opts.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const t0 = process.hrtime.bigint();
   let reports: SourceReport[];
+  const logReports: LogReport[] = [];
   try {
     reports = await replayFiles(
       engine,
       files,
       bar ? { onProgress: (src, pos, size) => bar.update(src.name, pos, size, engine.captureStats().packets) } : {},
+      opts.logs ?? [],
+      logReports,
     );
   } catch (e) {
     bar?.clear();
@@ -189,6 +196,7 @@ export async function replaySummary(files: readonly string[], cfg: Config, opts:
   const summary: ReplaySummary = {
     version,
     files: reports,
+    logs: logReports,
     packets: cap.packets,
     bytes: decoder.bytes ?? 0,
     seconds: Math.round(seconds * 1e6) / 1e6,
@@ -225,7 +233,7 @@ export async function replayCommand(files: string[], cfg: Config, opts: ReplayOp
     summary = await replaySummary(files, cfg, opts, version);
     const reports = summary.files;
     const exitCode = reports.some((r) => r.error) ? 3 : 0;
-    const noneRead = reports.every((r) => r.error && r.packets === 0);
+    const noneRead = reports.length > 0 && summary.logs.length === 0 && reports.every((r) => r.error && r.packets === 0);
     if (!noneRead) await writeStdout(opts.json ? `${JSON.stringify(summary)}\n` : summaryText(summary));
     for (const r of reports) {
       for (const w of r.warnings) process.stderr.write(`palisade: warning: ${w}\n`);
@@ -241,6 +249,9 @@ export async function replayCommand(files: string[], cfg: Config, opts: ReplayOp
 function summaryText(s: ReplaySummary): string {
   const out: string[] = [];
   const d = s.decoder;
+  for (const l of s.logs) {
+    out.push(`Log ${l.name}: ${fmtInt(l.lines)} lines, ${fmtInt(l.matched)} from ${l.filter}, ${fmtInt(l.failures)} failed and ${fmtInt(l.successes)} accepted logins` + (l.unparsed ? `, ${fmtInt(l.unparsed)} without a syslog prefix` : '') + (l.too_long ? `, ${fmtInt(l.too_long)} too long (skipped)` : ''));
+  }
   out.push(
     `Replayed ${fmtInt(s.files.length)} file${s.files.length === 1 ? '' : 's'}: ${fmtInt(s.packets)} packets, ` +
       `${fmtBytes(s.bytes)} in ${s.seconds.toFixed(2)} s (${fmtInt(s.pps)} packets/s)`,

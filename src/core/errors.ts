@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   PAL_ERR_CAPTURE_OPEN: { exit: 3, about: 'a capture file cannot be opened or read' },
   PAL_ERR_CAPTURE_FORMAT: { exit: 3, about: 'a capture file is not pcap or pcapng' },
   PAL_ERR_CAPTURE_CORRUPT: { exit: 3, about: 'a capture file is corrupt past a given byte offset' },
+  PAL_ERR_LOG_OPEN: { exit: 3, about: 'a log file cannot be opened or read' },
   PAL_ERR_LIVE_UNAVAILABLE: { exit: 4, about: 'live capture is not available (libpcap binding missing)' },
   PAL_ERR_LIVE_OPEN: { exit: 4, about: 'the capture interface cannot be opened' },
   PAL_ERR_LIVE_CAPTURE: { exit: 4, about: 'live capture failed while running (the interface went away)' },

@@ -18,6 +18,8 @@ import { Policy, policyConfig } from '../decide/policy.js';
 import type { Detector } from '../detect/detector.js';
 import { createDetectors, createScanFeed, detectorsNeedingFlows, detectorsReadingScans } from '../detect/registry.js';
 import type { ScanFeed } from '../detect/scan-feed.js';
+import { LogBruteforce } from '../detect/log-bruteforce.js';
+import type { LogEvent } from '../core/log-event.js';
 import { FlowTable } from '../flow/flow-table.js';
 import { floodEventOf } from '../output/eve.js';
 import type { Outputs } from '../output/outputs.js';
@@ -87,6 +89,8 @@ export class Engine {
   private readonly fragDetectors: Detector[];
   /** The defrag stage; null when off (fragments then reach the detectors as they are). */
   readonly defrag: Defrag | null;
+  /** Brute force from log lines (logEvent); null when the brute-force detector is off. */
+  readonly logs: LogBruteforce | null;
   readonly policy: Policy;
   readonly outputs: Outputs | null;
   private readonly notices = new NoticeQueue();
@@ -146,7 +150,18 @@ export class Engine {
     this.defrag = df.enabled
       ? new Defrag(this.decoder, { timeout: df.timeout, memcap: df.memcap, max_trackers: df.max_trackers, max_frags: df.max_frags, policy: df.policy, policies: df.policies })
       : null;
+    this.logs = config.detect.bruteforce.enabled ? new LogBruteforce(config.detect.bruteforce, this.clock) : null;
     this.policy = new Policy(policyConfig(config));
+  }
+
+  /**
+   * A parsed log line (the log sources' entry point): its time is the clock's, as a packet's is,
+   * and its verdicts go through the same policy.
+   */
+  logEvent(ev: LogEvent): void {
+    this.clock.advance(ev.sec, ev.nsec);
+    this.logs?.onLogEvent(ev, this.notices);
+    if (this.notices.length !== 0 || this.clock.now >= this.nextTick) this.afterPacket();
   }
 
   /**
@@ -269,6 +284,7 @@ export class Engine {
     this.nextTick = now + TICK;
     this.scans?.onTick(now);
     this.defrag?.tick(now);
+    this.logs?.onTick(now);
     for (const d of this.detectors) d.onTick(now, this.notices);
     if (this.notices.length !== 0) this.handleNotices(now);
     this.flows?.expire(now);
