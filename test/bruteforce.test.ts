@@ -136,13 +136,16 @@ describe('bruteforce: cleartext services', () => {
 });
 
 describe('bruteforce: SSH from the encrypted reply sizes', () => {
-  it('failure replies repeating their size are failed guesses: five make a notice', () => {
+  it('failure replies repeating their size are failed guesses, counted as each connection ends: five make a notice', () => {
     const h = harness();
     let t = T0;
     // Each session: the "none" request's failure (52 bytes: not a guess), then two password failures.
-    for (let i = 0; i < 3; i++) t = session(h, t + 2, ATTACKER, 50000 + i, 22, sshTurns([52, 52, 52]));
+    for (let i = 0; i < 2; i++) t = session(h, t + 2, ATTACKER, 50000 + i, 22, sshTurns([52, 52, 52]));
+    assert.deepEqual(bruteforce(h), [], 'four failures');
+    t = session(h, t + 2, ATTACKER, 50002, 22, sshTurns([52, 52, 52]));
     const e = only(h, 'ssh', 'ssh_reply_sizes');
-    assert.equal(e.failures, 5);
+    assert.equal(e.failures, 6);
+    assert.equal(e.sessions, 3);
     assert.deepEqual(e.usernames, []);
   });
 
@@ -154,6 +157,20 @@ describe('bruteforce: SSH from the encrypted reply sizes', () => {
     // A user: two wrong passwords, then the right one.
     t = session(h, t + 5, '198.18.7.8', 52000, 22, sshTurns([52, 52, 52, 28]));
     assert.deepEqual(bruteforce(h), []);
+  });
+
+  it('a connection that goes on to a session after its failure replies (a success the size rule missed) counts none of them', () => {
+    const h = harness();
+    let t = T0;
+    const interactive: [boolean, Uint8Array][] = [];
+    for (let k = 0; k < 10; k++) interactive.push([true, Buffer.alloc(36, 5)], [false, Buffer.alloc(36 + (k % 3) * 16, 6)]);
+    for (let i = 0; i < 10; i++) t = session(h, t + 2, '198.18.7.11', 57000 + i, 22, [...sshTurns([52, 52]), ...interactive]);
+    // And no more than OpenSSH's MaxAuthTries (6) from one connection, however many replies match.
+    t = session(h, t + 2, '198.18.7.12', 58000, 22, sshTurns([52, 52, 52, 52]));
+    assert.deepEqual(bruteforce(h), []);
+    const many = harness();
+    session(many, T0, '198.18.7.13', 58001, 22, sshTurns(new Array(20).fill(52)));
+    assert.equal(only(many, 'ssh', 'ssh_reply_sizes').failures, 6, 'one connection counts for at most 6');
   });
 
   it('a monitoring check every 10 s (identification strings only) and another protocol on port 22 are never flagged', () => {

@@ -6,11 +6,12 @@
 // one ban.
 
 import assert from 'node:assert/strict';
-import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readFileSync, renameSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { IpAddr } from '../src/core/addr.js';
 import { OUTCOME } from '../src/core/log-event.js';
+import { LogFollower, type LogPosition } from '../src/logs/follow.js';
 import { parseSshd } from '../src/logs/sshd.js';
 import { parseSyslog } from '../src/logs/syslog.js';
 import { F, eth, ipv4, tcp } from '../tools/craft.js';
@@ -147,5 +148,100 @@ describe('one decision per attacker', () => {
     assert.equal(bans[0]!.notice.evidence.view, 'packets');
     const views = h.decisions.filter((d) => d.notice.kind === 'bruteforce').map((d) => d.notice.evidence.view);
     assert.deepEqual(views, ['packets', 'log:sshd']);
+  });
+});
+
+describe('following a live log (tail -F)', () => {
+  const d = tempDir({ after });
+  const L = (i: number) => `Dec  3 12:00:00 host sshd[1]: Failed password for root from 198.18.5.5 port ${40000 + i} ssh2 (line ${i})`;
+  const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => L(from + k) + '\n').join('');
+  const follower = (path: string, resume: LogPosition | null = null, fromStart = false) => {
+    const got: string[] = [];
+    const f = new LogFollower(path, (l) => got.push(l), resume, fromStart);
+    return { f, got };
+  };
+  const expect = (got: string[], from: number, to: number) => assert.deepEqual(got, Array.from({ length: to - from }, (_, k) => L(from + k)));
+
+  it('starts at the end, then reads each appended line once; a partial line waits for its newline', () => {
+    const p = join(d, 'a.log');
+    writeFileSync(p, lines(0, 5));
+    const { f, got } = follower(p);
+    f.poll();
+    assert.deepEqual(got, []);
+    appendFileSync(p, lines(5, 8) + L(8).slice(0, 20));
+    f.poll();
+    expect(got, 5, 8);
+    appendFileSync(p, L(8).slice(20) + '\n');
+    f.poll();
+    expect(got, 5, 9);
+    f.close();
+  });
+
+  it('rotation by rename: the old file is read to its end (late writes included), then the new one from its start', () => {
+    const p = join(d, 'b.log');
+    writeFileSync(p, lines(0, 10));
+    const { f, got } = follower(p, null, true);
+    f.poll();
+    appendFileSync(p, lines(10, 12));
+    renameSync(p, `${p}.1`);
+    appendFileSync(`${p}.1`, lines(12, 14)); // the logger writes on until it reopens
+    writeFileSync(p, lines(14, 16));
+    f.poll();
+    appendFileSync(p, lines(16, 17));
+    f.poll();
+    expect(got, 0, 17);
+    assert.equal(f.stats.rotations, 1);
+    f.close();
+  });
+
+  it('copytruncate: the lines written between the last read and the copy are read from the copy, once', () => {
+    const p = join(d, 'c.log');
+    writeFileSync(p, lines(0, 10));
+    const { f, got } = follower(p, null, true);
+    f.poll();
+    appendFileSync(p, lines(10, 13));
+    copyFileSync(p, `${p}.1`);
+    truncateSync(p, 0);
+    appendFileSync(p, lines(13, 15));
+    f.poll();
+    expect(got, 0, 15);
+    assert.equal(f.stats.truncations, 1);
+    assert.equal(f.stats.recovered, 3);
+    f.close();
+  });
+
+  it('a restart resumes at the kept position: lines appended meanwhile, or a rotation meanwhile, are each read once', () => {
+    const p = join(d, 'e.log');
+    writeFileSync(p, lines(0, 10));
+    const first = follower(p, null, true);
+    first.f.poll();
+    const kept = first.f.position()!;
+    first.f.close();
+    appendFileSync(p, lines(10, 12));
+    const second = follower(p, kept);
+    second.f.poll();
+    expect(second.got, 10, 12);
+    const kept2 = second.f.position()!;
+    second.f.close();
+    // Down during a rotation by rename, with lines written before it.
+    appendFileSync(p, lines(12, 14));
+    renameSync(p, `${p}.1`);
+    writeFileSync(p, lines(14, 16));
+    const third = follower(p, kept2);
+    third.f.poll();
+    expect(third.got, 12, 16);
+    assert.equal(third.f.stats.recovered, 2);
+    third.f.close();
+  });
+
+  it('a 100 kB line is skipped whole and counted; the next line is read', () => {
+    const p = join(d, 'f.log');
+    writeFileSync(p, lines(0, 3));
+    const { f, got } = follower(p, null, true);
+    appendFileSync(p, 'x'.repeat(100 * 1024) + '\n' + lines(3, 4));
+    f.poll();
+    expect(got.filter((l) => !l.startsWith('x')), 0, 4);
+    assert.equal(f.stats.too_long, 1);
+    f.close();
   });
 });

@@ -91,7 +91,16 @@ const E_F = 5; // SSH: size of the failure reply
 const E_FAILS = 6; // failures in this flow
 const E_ULEN = 7; // bytes of the username last given in this flow
 const E_METHOD = 8;
-const E_STRIDE = 9;
+const E_OTHER = 9; // SSH: server segments after the failure reply's size was learnt that were neither a failure nor a success
+const E_STRIDE = 10;
+/** OpenSSH's MaxAuthTries: the failures one SSH connection can carry, and so counts for at most. */
+const SSH_MAX_TRIES = 6;
+/**
+ * More server segments than this of neither size after the failure reply's, with no success seen:
+ * the login went on to a session (a success the size rule did not recognise, whose later packets
+ * may happen to have the failure's size), so the connection's failures are dropped.
+ */
+const SSH_SESSION_AFTER = 4;
 const UNAME = 32;
 
 // E_BITS.
@@ -104,6 +113,7 @@ const B_PENDING = 32; // a login command awaits its reply (cleartext)
 const B_SUCCESS = 64;
 const B_C_BANNER = 128; // the client's first bytes were an SSH identification
 const B_S_BANNER = 256;
+const B_DISCARD = 512; // SSH: the connection went on to a session; its failures do not count
 
 // (source, service) record values (the window start first: KeyTable.restartWindow).
 const R_START = 0;
@@ -212,9 +222,12 @@ export class BruteforceDetector implements Detector {
       return;
     }
     const e = (a - POOL_AT) * E_STRIDE;
-    if (fl.payload(slot, p.flowDir) > this.cfg.inspect_bytes || (this.pool[e + E_BITS]! & B_DONE) !== 0) {
-      // Past the login phase: the flow keeps its entry only for the session's count at its close.
-      if (this.pool[e + E_FAILS] === 0) this.release(slot, e);
+    const pl = this.pool;
+    if (fl.payload(slot, p.flowDir) > this.cfg.inspect_bytes || (pl[e + E_BITS]! & B_DONE) !== 0) {
+      // Past the login phase: an SSH connection that got this far without a success went on to a
+      // session; the flow keeps its entry only for the session's count at its close.
+      if (pl[e + E_METHOD] === M_SSH && (pl[e + E_BITS]! & B_SUCCESS) === 0) pl[e + E_BITS] = pl[e + E_BITS]! | B_DISCARD;
+      if (pl[e + E_FAILS] === 0) this.release(slot, e);
       return;
     }
     this.inspect(p, e, out);
@@ -296,11 +309,16 @@ export class BruteforceDetector implements Detector {
     }
     if (r === 2) {
       this.pool[e + E_BITS] = this.pool[e + E_BITS]! | B_SUCCESS;
-      this.record(p, e, 0, 1, out);
+      this.record(p, e, 0, 1, false, out);
+      return;
+    }
+    if (m === M_SSH) {
+      // Counted at the connection's close, once it is known that no session followed.
+      if (this.pool[e + E_FAILS]! < SSH_MAX_TRIES) this.pool[e + E_FAILS]++;
       return;
     }
     this.pool[e + E_FAILS]++;
-    this.record(p, e, 1, 0, out);
+    this.record(p, e, 1, 0, this.pool[e + E_FAILS] === 1, out);
   }
 
   /**
@@ -359,6 +377,7 @@ export class BruteforceDetector implements Detector {
       pl[e + E_BITS] = bits | B_DONE;
       return 2;
     }
+    if (++pl[e + E_OTHER]! > SSH_SESSION_AFTER) pl[e + E_BITS] = bits | B_DONE | B_DISCARD;
     return 0;
   }
 
@@ -485,8 +504,11 @@ export class BruteforceDetector implements Detector {
     return s;
   }
 
-  /** Counts a login's outcome for the flow's client; a notice once failures reach the threshold. */
-  private record(p: Packet, e: number, fails: number, succ: number, out: NoticeQueue | null): void {
+  /**
+   * Counts login outcomes for the flow's client (`session`: the flow's first failures, a new
+   * failed session); a notice once failures reach the threshold.
+   */
+  private record(p: Packet, e: number, fails: number, succ: number, session: boolean, out: NoticeQueue | null): void {
     const svc = this.pool[e + E_SVC]!;
     const s = this.sourceRecord(p, svc);
     const t = this.t;
@@ -495,7 +517,7 @@ export class BruteforceDetector implements Detector {
     v[b + R_FAILS] += fails;
     v[b + R_SUCC] += succ;
     if (fails > 0) {
-      if (this.pool[e + E_FAILS] === 1) v[b + R_SESS]++;
+      if (session) v[b + R_SESS]++;
       this.keepUsername(s, e);
     }
     if (out !== null && v[b + R_FIRED] === 0 && v[b + R_FAILS]! >= this.cfg.failures) this.fire(s, svc, this.pool[e + E_METHOD]!, out);
@@ -531,6 +553,11 @@ export class BruteforceDetector implements Detector {
     const cb = fl.payload(slot, 0);
     const sb = fl.payload(slot, 1);
     let counted = !shape && pl[e + E_FAILS]! > 0;
+    if (counted && pl[e + E_METHOD] === M_SSH) {
+      // An SSH connection's failures, now that it ended without going on to a session.
+      if ((pl[e + E_BITS]! & B_DISCARD) !== 0) counted = false;
+      else this.record(p, e, pl[e + E_FAILS]!, 0, true, out);
+    }
     if (shape) {
       // A completed handshake, data both ways, short and small: a login attempt's shape.
       const done = (fl.tcpFlags(slot, 1) & (TCP.SYN | TCP.ACK)) === (TCP.SYN | TCP.ACK) && fl.pkts(slot, 0) >= 2;
