@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { Cidr } from '../core/addr.js';
-import { AMPLIFIER_PORTS, NOTICE_KINDS, SERVICES, isNoticeKind, type Service } from '../core/kinds.js';
+import { AMPLIFIER_PORTS, NOTICE_KINDS, SERVICE_PORTS, SERVICES, isNoticeKind, type Service } from '../core/kinds.js';
 import { capText, escapeControl } from '../core/text.js';
 import { PROFILE_NAMES, PROFILES } from './profiles.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
@@ -486,7 +486,12 @@ export const configSchema = z.strictObject({
           max_flows: int(16, 4194304, 16384),
           /** Ports by service; a service listed here replaces its default ports. */
           services: z
-            .strictObject(Object.fromEntries(SERVICES.map((s) => [s, z.array(z.number().int().min(1).max(65535), { error: 'expected a list of port numbers' }).optional()])) as Record<Service, z.ZodOptional<z.ZodArray<z.ZodNumber>>>)
+            .strictObject(
+              Object.fromEntries(SERVICES.map((s) => [s, z.array(z.number().int().min(1).max(65535), { error: 'expected a list of port numbers' }).default(() => [...SERVICE_PORTS[s]])])) as Record<
+                Service,
+                z.ZodDefault<z.ZodArray<z.ZodNumber>>
+              >,
+            )
             .prefault({}),
         })
         .prefault({}),
