@@ -12,7 +12,7 @@
 
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { MAX_LINE } from './file.js';
+import { LineSplitter } from './lines.js';
 
 /** Where a follower is: enough to resume after a restart. */
 export interface LogPosition {
@@ -44,12 +44,10 @@ interface Open {
 }
 
 export class LogFollower {
-  readonly stats: FollowStats = { lines: 0, too_long: 0, rotations: 0, truncations: 0, recovered: 0 };
+  private readonly counts = { rotations: 0, truncations: 0, recovered: 0 };
   private cur: Open | null = null;
   private readonly buf = Buffer.allocUnsafe(CHUNK);
-  private readonly line = Buffer.allocUnsafe(MAX_LINE);
-  private lineLen = 0;
-  private skipping = false;
+  private readonly lines: LineSplitter;
   private recovering = false;
 
   constructor(
@@ -60,7 +58,15 @@ export class LogFollower {
     /** With no position: read the file from its start instead of its end. */
     fromStart = false,
   ) {
+    this.lines = new LineSplitter((line) => {
+      if (this.recovering) this.counts.recovered++;
+      this.onLine(line);
+    });
     this.start(resume, fromStart);
+  }
+
+  get stats(): FollowStats {
+    return { lines: this.lines.lines, too_long: this.lines.tooLong, ...this.counts };
   }
 
   /** The position to keep for a restart (null while the file does not exist). */
@@ -80,17 +86,16 @@ export class LogFollower {
     const size = fstatSync(c.fd).size;
     if (size < c.offset) {
       // copytruncate: what was written after our last read is at the same offset in the copy.
-      this.stats.truncations++;
+      this.counts.truncations++;
       this.recover(c.fingerprint, c.offset);
+      this.lines.discard();
       c.offset = 0;
-      this.lineLen = 0;
-      this.skipping = false;
     }
     this.drain(c);
     if (st !== null && (st.ino !== c.ino || st.dev !== c.dev)) {
       // Renamed away: the old file is read to its end (above); the new one from its start.
-      this.stats.rotations++;
-      this.flushPartial();
+      this.counts.rotations++;
+      this.lines.end();
       closeSync(c.fd);
       this.cur = this.open(this.path, 0);
       if (this.cur !== null) this.drain(this.cur);
@@ -129,7 +134,7 @@ export class LogFollower {
     }
     this.recovering = true;
     this.drain(copy);
-    this.flushPartial();
+    this.lines.end();
     this.recovering = false;
     closeSync(copy.fd);
   }
@@ -165,43 +170,7 @@ export class LogFollower {
       const n = readSync(o.fd, this.buf, 0, CHUNK, o.offset);
       if (n <= 0) return;
       o.offset += n;
-      this.feed(this.buf, n);
+      this.lines.feed(this.buf, n);
     }
-  }
-
-  private feed(b: Buffer, n: number): void {
-    let i = 0;
-    while (i < n) {
-      const nl = b.indexOf(10, i);
-      const end = nl < 0 || nl >= n ? n : nl;
-      if (this.skipping) {
-        if (end < n) this.skipping = false;
-      } else if (this.lineLen + (end - i) > MAX_LINE) {
-        this.stats.lines++;
-        this.stats.too_long++;
-        this.lineLen = 0;
-        this.skipping = end >= n;
-      } else {
-        b.copy(this.line, this.lineLen, i, end);
-        this.lineLen += end - i;
-        if (end < n) this.emit();
-      }
-      i = end + 1;
-    }
-  }
-
-  /** A last line without its newline, at the end of a file that will grow no more. */
-  private flushPartial(): void {
-    if (this.lineLen > 0) this.emit();
-    this.skipping = false;
-  }
-
-  private emit(): void {
-    let len = this.lineLen;
-    if (len > 0 && this.line[len - 1] === 13) len--;
-    this.lineLen = 0;
-    this.stats.lines++;
-    if (this.recovering) this.stats.recovered++;
-    this.onLine(this.line.toString('utf8', 0, len));
   }
 }
